@@ -1,0 +1,201 @@
+//! The model card (`model.json`): the contract between the `train` binary that writes it and the server that reads it.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a card written by an older `train` could be misread.
+pub const CARD_FORMAT_VERSION: u32 = 1;
+/// The name of the seed's convolutional network in `Architecture::name`.
+pub const SEED_CNN: &str = "seed_cnn";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelCard {
+    pub format_version: u32,
+    /// The model's name in requests; the directory name under the model dir.
+    pub name: String,
+    pub description: String,
+    pub architecture: Architecture,
+    pub preprocessing: Preprocessing,
+    /// Always "euclidean" today; named so that a reader never guesses.
+    pub distance: String,
+    pub decision: Decision,
+    pub calibration: Calibration,
+    pub evaluation: Evaluation,
+    pub training: TrainingSummary,
+    pub weights: Weights,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Architecture {
+    pub name: String,
+    pub in_channels: i64,
+    pub height: i64,
+    pub width: i64,
+    pub embedding_dim: i64,
+    /// Whether the last dense layer keeps the seed's ReLU.
+    pub final_relu: bool,
+    /// Whether embeddings are scaled to unit length.
+    pub l2_normalize: bool,
+    /// Dropout before the dense layer while training (no effect at inference).
+    pub dropout: f64,
+}
+
+impl Architecture {
+    /// The seed's network, unchanged, for `channels`×`height`×`width` inputs.
+    pub fn seed(in_channels: i64, height: i64, width: i64) -> Self {
+        Self {
+            name: SEED_CNN.to_string(),
+            in_channels,
+            height,
+            width,
+            embedding_dim: 128,
+            final_relu: true,
+            l2_normalize: false,
+            dropout: 0.0,
+        }
+    }
+
+    /// Spatial size after conv(3) → pool(2) → conv(3), the input of the dense layer.
+    pub fn seed_cnn_feature_size(height: i64, width: i64) -> (i64, i64) {
+        ((height - 2) / 2 - 2, (width - 2) / 2 - 2)
+    }
+
+    /// Refuses what `EmbeddingNet::new` cannot build.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name != SEED_CNN {
+            return Err(format!("unknown architecture {:?} (known: {SEED_CNN})", self.name));
+        }
+        let (h, w) = Self::seed_cnn_feature_size(self.height, self.width);
+        if h < 1 || w < 1 || !(1..=4).contains(&self.in_channels) || self.embedding_dim < 1 {
+            return Err(format!(
+                "unusable shape: {} channels, {}x{}, embedding {}",
+                self.in_channels, self.height, self.width, self.embedding_dim
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How untrusted image bytes become the network's input; training and serving share it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Preprocessing {
+    pub color: ColorMode,
+    pub width: u32,
+    pub height: u32,
+    pub resize: ResizeMode,
+    /// With `Fit`: crop to the strokes and fit them in a box this size before centring (MNIST uses 20 in 28).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_box: Option<u32>,
+    /// Per channel, applied to pixels scaled to [0, 1]: `(x - mean) / std`.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub polarity: Polarity,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ColorMode {
+    Grayscale,
+    Rgb,
+}
+
+impl ColorMode {
+    pub fn channels(self) -> usize {
+        match self {
+            Self::Grayscale => 1,
+            Self::Rgb => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeMode {
+    /// Scale to fit, keep the aspect ratio, pad with the background colour (digits, signatures).
+    Fit,
+    /// Scale each axis independently to the target size (photos).
+    Stretch,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Polarity {
+    /// Use pixels as they are.
+    AsIs,
+    /// The model learnt light strokes on a dark background (MNIST): images whose border is
+    /// mostly light (a scan or photo of ink on paper) are inverted first.
+    LightOnDark,
+}
+
+/// The decision rule: a pair matches when its distance is below `threshold`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    pub threshold: f32,
+    /// How the threshold was chosen, e.g. "max_accuracy_on_validation_pairs".
+    pub method: String,
+}
+
+/// Platt scaling: `score = 1 / (1 + exp(a * distance + b))`, a calibrated match probability.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    pub method: String,
+    pub a: f64,
+    pub b: f64,
+}
+
+impl Calibration {
+    pub fn score(&self, distance: f32) -> f32 {
+        let z = self.a * f64::from(distance) + self.b;
+        (1.0 / (1.0 + z.exp())) as f32
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Evaluation {
+    /// Held-out pairs of the training classes.
+    pub test: PairFigures,
+    /// Pairs of classes the model never saw, when training held some back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unseen_classes: Option<PairFigures>,
+}
+
+/// What a set of labelled pairs says about the model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairFigures {
+    pub classes: String,
+    pub pairs: usize,
+    pub roc_auc: f64,
+    pub eer: f64,
+    /// Accuracy at the seed's fixed threshold of 0.5.
+    pub accuracy_at_0_5: f64,
+    /// Accuracy at the card's calibrated threshold.
+    pub accuracy_at_threshold: f64,
+    pub tar_at_far_1e_2: f64,
+    pub tar_at_far_1e_3: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainingSummary {
+    pub data: String,
+    pub classes: String,
+    pub train_samples: usize,
+    pub validation_samples: usize,
+    pub test_samples: usize,
+    pub seed: u64,
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub loss: String,
+    pub margin: f64,
+    pub augment: bool,
+    pub negatives_per_positive: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Weights {
+    pub file: String,
+    /// SHA-256 of the weights file, hex; the server refuses weights that do not match.
+    pub sha256: String,
+}

@@ -1,0 +1,12 @@
+//! The embedding network, its model card, loading and saving, and device selection; knows nothing of HTTP.
+
+pub mod card;
+pub mod device;
+pub mod distance;
+pub mod net;
+pub mod store;
+
+pub use card::{Architecture, ModelCard, Preprocessing};
+pub use device::{device_label, select_device, DeviceSetting};
+pub use net::EmbeddingNet;
+pub use store::{load_model, save_model, LoadedModel, ModelError};
