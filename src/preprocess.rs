@@ -71,13 +71,15 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, Prepr
     if bytes.is_empty() {
         return Err(PreprocessError::Empty);
     }
-    let format = image::guess_format(bytes)
-        .map_err(|_| PreprocessError::UnsupportedFormat("(unrecognised)".into()))?;
+    let format = image::guess_format(bytes).map_err(|_| PreprocessError::UnsupportedFormat("(unrecognised)".into()))?;
     if !SUPPORTED_FORMATS.contains(&format) {
         return Err(PreprocessError::UnsupportedFormat(format!("{format:?}").to_uppercase()));
     }
-    catch_unwind(AssertUnwindSafe(|| decode_format(bytes, format, limits)))
-        .unwrap_or_else(|_| Err(PreprocessError::Undecodable("the decoder failed on malformed data".into())))
+    catch_unwind(AssertUnwindSafe(|| decode_format(bytes, format, limits))).unwrap_or_else(|_| {
+        Err(PreprocessError::Undecodable(
+            "the decoder failed on malformed data".into(),
+        ))
+    })
 }
 
 fn decode_format(bytes: &[u8], format: ImageFormat, limits: &DecodeLimits) -> Result<DynamicImage, PreprocessError> {
@@ -91,16 +93,23 @@ fn decode_format(bytes: &[u8], format: ImageFormat, limits: &DecodeLimits) -> Re
     decoder_limits.max_image_height = Some(limits.max_height);
     decoder_limits.max_alloc = Some(limits.max_alloc);
     reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| too_large_or(e, limits, undecodable))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| too_large_or(e, limits, undecodable))?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
         return Err(PreprocessError::Undecodable("the image has no pixels".into()));
     }
-    if width > limits.max_width || height > limits.max_height || u64::from(width) * u64::from(height) > limits.max_pixels {
+    if width > limits.max_width
+        || height > limits.max_height
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
         return Err(too_large(width, height, limits));
     }
     // A missing or broken EXIF block is no reason to refuse the picture.
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     image.apply_orientation(orientation);
     Ok(image)
@@ -194,7 +203,10 @@ fn border_is_light(gray: &GrayImage) -> bool {
 
 /// Scales to fit inside `w × h` keeping the aspect ratio, centred on a black background.
 fn fit_gray(gray: &GrayImage, w: u32, h: u32) -> GrayImage {
-    let scale = f64::min(f64::from(w) / f64::from(gray.width()), f64::from(h) / f64::from(gray.height()));
+    let scale = f64::min(
+        f64::from(w) / f64::from(gray.width()),
+        f64::from(h) / f64::from(gray.height()),
+    );
     let nw = ((f64::from(gray.width()) * scale).round() as u32).clamp(1, w);
     let nh = ((f64::from(gray.height()) * scale).round() as u32).clamp(1, h);
     let scaled = imageops::resize(gray, nw, nh, FilterType::Triangle);

@@ -17,8 +17,26 @@ fn a_few_epochs_on_a_tiny_subset_lower_the_loss_and_write_a_loadable_model() {
 
     // Act
     let status = Command::new(env!("CARGO_BIN_EXE_train"))
-        .args(["--data", "mnist", "--classes", "0-4", "--samples-per-class", "60", "--epochs", "4"])
-        .args(["--batch-size", "32", "--device", "cpu", "--l2-normalize", "true", "--final-relu", "false"])
+        .args([
+            "--data",
+            "mnist",
+            "--classes",
+            "0-4",
+            "--samples-per-class",
+            "60",
+            "--epochs",
+            "4",
+        ])
+        .args([
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--l2-normalize",
+            "true",
+            "--final-relu",
+            "false",
+        ])
         .arg("--mnist-dir")
         .arg(mnist_dir())
         .arg("--out")
@@ -32,12 +50,20 @@ fn a_few_epochs_on_a_tiny_subset_lower_the_loss_and_write_a_loadable_model() {
         serde_json::from_slice(&std::fs::read(model_dir.join("report/history.json")).unwrap()).unwrap();
     let loss = |epoch: &serde_json::Value| epoch["train_loss"].as_f64().unwrap();
     assert_eq!(history.len(), 4);
-    assert!(loss(&history[3]) < loss(&history[0]), "loss went {} -> {}", loss(&history[0]), loss(&history[3]));
+    assert!(
+        loss(&history[3]) < loss(&history[0]),
+        "loss went {} -> {}",
+        loss(&history[0]),
+        loss(&history[3])
+    );
 
     let model = load_model(&model_dir, tch::Device::Cpu).expect("the written model loads");
     assert_eq!(model.card.name, "tiny");
     assert_eq!(model.card.training.classes, "0-4");
-    assert_eq!(model.card.weights.sha256, store::sha256_file(&model_dir.join(store::WEIGHTS_FILE)).unwrap());
+    assert_eq!(
+        model.card.weights.sha256,
+        store::sha256_file(&model_dir.join(store::WEIGHTS_FILE)).unwrap()
+    );
     let threshold = model.card.decision.threshold;
     assert!(threshold.is_finite() && threshold > 0.0, "threshold {threshold}");
     for plot in ["loss.png", "distances.png", "roc.png", "pairs.png"] {

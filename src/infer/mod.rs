@@ -1,12 +1,19 @@
 //! The batching queue and the worker pool: preprocessed images in, embeddings out. Handlers never see a `Tensor`.
 //!
-//! INTERFACE CONTRACT (bodies to be written): the http layer codes against exactly these names.
+//! Per model: a bounded [`queue::Queue`] (capacity counted in images) takes submissions; a tokio task
+//! ([`queue::assemble_batches`]) gathers them into batches within a fill window; worker threads
+//! ([`worker`]), each owning a model replica, run the forward passes and answer through `oneshot`s.
 
-use std::path::Path;
-use std::sync::Arc;
+mod engine;
+mod pace;
+pub mod queue;
+mod worker;
+
 use std::time::Duration;
 
-use crate::model::{DeviceSetting, ModelCard};
+use crate::model::DeviceSetting;
+
+pub use engine::Engine;
 
 /// Settings of the engine, filled from `config::ServeConfig`.
 #[derive(Debug, Clone)]
@@ -30,6 +37,12 @@ pub enum EngineError {
     Model(#[from] crate::model::ModelError),
     #[error("{0}")]
     Device(String),
+    /// A setting the engine cannot run with (a zero size, two models of one name, no runtime).
+    #[error("{0}")]
+    Config(String),
+    /// The model loaded but its warm-up batch failed or gave the wrong shape.
+    #[error("model {model}: the warm-up batch failed: {reason}")]
+    Warmup { model: String, reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -44,33 +57,4 @@ pub enum InferError {
     BadInput,
     #[error("the inference worker stopped")]
     WorkerGone,
-}
-
-/// Cheap to clone; shared by every handler.
-#[derive(Clone)]
-pub struct Engine {
-    inner: Arc<()>,
-}
-
-impl Engine {
-    /// Loads every model directory under `model_dir`, starts its workers and runs one warm-up batch
-    /// through each. Blocking: call it from `spawn_blocking`.
-    pub fn start(model_dir: &Path, config: &EngineConfig, metrics: &crate::metrics::Metrics) -> Result<Engine, EngineError> {
-        todo!()
-    }
-
-    /// The loaded models' cards, sorted by name.
-    pub fn cards(&self) -> Vec<&ModelCard> {
-        todo!()
-    }
-
-    pub fn card(&self, model: &str) -> Result<&ModelCard, InferError> {
-        todo!()
-    }
-
-    /// Embeds `inputs` (each the model's `C×H×W` floats, from `preprocess::preprocess`) in one batch,
-    /// in order. Fails at once when the queue is full; answers `DeadlineExceeded` past `deadline`.
-    pub async fn embed(&self, model: &str, inputs: Vec<Vec<f32>>, deadline: tokio::time::Instant) -> Result<Vec<Vec<f32>>, InferError> {
-        todo!()
-    }
 }

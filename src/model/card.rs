@@ -188,8 +188,11 @@ pub struct TrainingSummary {
     pub weight_decay: f64,
     pub loss: String,
     pub margin: f64,
+    pub positive_margin: f64,
     pub augment: bool,
     pub negatives_per_positive: usize,
+    /// Whether every pair within a batch was trained on.
+    pub all_pairs: bool,
     pub seconds: f64,
 }
 

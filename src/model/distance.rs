@@ -16,12 +16,12 @@ pub fn euclidean(a: &Tensor, b: &Tensor) -> Tensor {
 
 /// The same distance for two embeddings already copied out of libtorch.
 pub fn euclidean_vec(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "embeddings of one model share a length; this is a bug");
-    let sum: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(x - y).powi(2))
-        .sum();
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "embeddings of one model share a length; this is a bug"
+    );
+    let sum: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
     sum.max(EPSILON).sqrt() as f32
 }
 
@@ -35,7 +35,10 @@ mod tests {
         let b = Tensor::from_slice(&[4.0f32, 0.0, 1.0, 1.0]).view([2, 2]);
         let d = Vec::<f32>::try_from(euclidean(&a, &b)).unwrap();
         assert!((d[0] - 5.0).abs() < 1e-6);
-        assert!((d[1] - EPSILON.sqrt() as f32).abs() < 1e-6, "identical rows clamp to sqrt(eps)");
+        assert!(
+            (d[1] - EPSILON.sqrt() as f32).abs() < 1e-6,
+            "identical rows clamp to sqrt(eps)"
+        );
         assert!((euclidean_vec(&[0.0, 3.0], &[4.0, 0.0]) - 5.0).abs() < 1e-6);
     }
 }

@@ -15,10 +15,7 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid model card: {reason}")]
     BadCard { path: PathBuf, reason: String },
     #[error(
@@ -31,10 +28,7 @@ pub enum ModelError {
         actual: String,
     },
     #[error("cannot load weights {path}: {source}")]
-    Weights {
-        path: PathBuf,
-        source: tch::TchError,
-    },
+    Weights { path: PathBuf, source: tch::TchError },
 }
 
 /// A model ready for inference: its card, and the network with weights on one device.
@@ -206,8 +200,10 @@ mod tests {
                 weight_decay: 0.0,
                 loss: "contrastive".into(),
                 margin: 1.0,
+                positive_margin: 0.0,
                 augment: false,
                 negatives_per_positive: 1,
+                all_pairs: false,
                 seconds: 0.0,
             },
             weights: Weights {
@@ -248,7 +244,9 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
         std::fs::write(&weights, bytes).unwrap();
-        let err = load_model(dir.path(), Device::Cpu).err().expect("tampered weights must not load");
+        let err = load_model(dir.path(), Device::Cpu)
+            .err()
+            .expect("tampered weights must not load");
         assert!(matches!(err, ModelError::HashMismatch { .. }), "{err}");
         assert!(err.to_string().contains("do not match the model card"), "{err}");
     }

@@ -38,9 +38,16 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn every_supported_format_decodes_to_the_model_shape() {
     let image = DynamicImage::ImageLuma8(light_stroke(40, 40));
-    for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::WebP] {
+    for format in [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Gif,
+        ImageFormat::Bmp,
+        ImageFormat::WebP,
+    ] {
         let bytes = encode(&image.to_rgb8().into(), format);
-        let input = preprocess(&bytes, &DecodeLimits::default(), &mnist_pp()).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        let input =
+            preprocess(&bytes, &DecodeLimits::default(), &mnist_pp()).unwrap_or_else(|e| panic!("{format:?}: {e}"));
         assert_eq!(input.len(), 28 * 28, "{format:?}");
         assert!(input.iter().all(|v| (0.0..=1.0).contains(v)), "{format:?}");
         assert!(input.iter().any(|&v| v > 0.5), "{format:?} kept the stroke");
@@ -71,14 +78,22 @@ fn a_large_photo_of_a_digit_fits_the_mnist_box() {
     // Both are fitted to the 20×20 box and centred, so they nearly coincide.
     let mean_diff = big.iter().zip(&small).map(|(a, b)| (a - b).abs()).sum::<f32>() / big.len() as f32;
     assert!(mean_diff < 0.05, "mean difference {mean_diff}");
-    let border: f32 = (0..28).map(|i| big[i] + big[27 * 28 + i] + big[i * 28] + big[i * 28 + 27]).sum();
+    let border: f32 = (0..28)
+        .map(|i| big[i] + big[27 * 28 + i] + big[i * 28] + big[i * 28 + 27])
+        .sum();
     assert_eq!(border, 0.0, "the frame around the box stays background");
 }
 
 #[test]
 fn transparency_is_laid_over_white() {
     // Transparent everywhere but an opaque dark stroke: ink on paper, so it is inverted.
-    let rgba = RgbaImage::from_fn(28, 28, |x, _| if (12..16).contains(&x) { Rgba([0, 0, 0, 255]) } else { Rgba([0, 0, 0, 0]) });
+    let rgba = RgbaImage::from_fn(28, 28, |x, _| {
+        if (12..16).contains(&x) {
+            Rgba([0, 0, 0, 255])
+        } else {
+            Rgba([0, 0, 0, 0])
+        }
+    });
     let input = prepare(&DynamicImage::ImageRgba8(rgba), &mnist_pp());
     assert!(input.iter().any(|&v| v > 0.9), "the stroke is light after inversion");
     assert_eq!(input[0], 0.0, "the background is dark after inversion");
@@ -105,21 +120,40 @@ fn normalisation_uses_the_card() {
 fn hostile_and_broken_inputs_are_refused_cleanly() {
     let limits = DecodeLimits::default();
     assert_eq!(decode(&[], &limits).unwrap_err(), PreprocessError::Empty);
-    assert!(matches!(decode(b"hello, not an image", &limits), Err(PreprocessError::UnsupportedFormat(_))));
+    assert!(matches!(
+        decode(b"hello, not an image", &limits),
+        Err(PreprocessError::UnsupportedFormat(_))
+    ));
     let tiff_header = b"II*\x00\x08\x00\x00\x00rest of a TIFF";
-    assert_eq!(decode(tiff_header, &limits).unwrap_err(), PreprocessError::UnsupportedFormat("TIFF".into()));
+    assert_eq!(
+        decode(tiff_header, &limits).unwrap_err(),
+        PreprocessError::UnsupportedFormat("TIFF".into())
+    );
 
     let png = encode(&DynamicImage::ImageLuma8(light_stroke(64, 64)), ImageFormat::Png);
-    assert!(matches!(decode(&png[..png.len() / 2], &limits), Err(PreprocessError::Undecodable(_))));
+    assert!(matches!(
+        decode(&png[..png.len() / 2], &limits),
+        Err(PreprocessError::Undecodable(_))
+    ));
 
     // A valid PNG header claiming 100000×100000 pixels, with no data behind it.
-    assert!(matches!(decode(&png_claiming(100_000, 100_000), &limits), Err(PreprocessError::TooLarge { .. })));
+    assert!(matches!(
+        decode(&png_claiming(100_000, 100_000), &limits),
+        Err(PreprocessError::TooLarge { .. })
+    ));
 
     let tight = DecodeLimits {
         max_pixels: 1000,
         ..limits
     };
-    assert!(matches!(decode(&png, &tight), Err(PreprocessError::TooLarge { width: 64, height: 64, .. })));
+    assert!(matches!(
+        decode(&png, &tight),
+        Err(PreprocessError::TooLarge {
+            width: 64,
+            height: 64,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -159,7 +193,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

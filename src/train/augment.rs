@@ -46,6 +46,9 @@ mod tests {
         let before = f64::try_from(images.sum(Kind::Float)).unwrap();
         let after = f64::try_from(out.sum(Kind::Float)).unwrap();
         assert!((after / before - 1.0).abs() < 0.35, "mass {before} became {after}");
-        assert!(f64::try_from((&out - &images).abs().sum(Kind::Float)).unwrap() > 0.0, "it moved");
+        assert!(
+            f64::try_from((&out - &images).abs().sum(Kind::Float)).unwrap() > 0.0,
+            "it moved"
+        );
     }
 }

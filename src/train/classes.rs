@@ -33,8 +33,8 @@ pub fn parse(spec: &str, names: &[String]) -> Result<Vec<usize>> {
 
 /// The selection written back compactly for the model card, e.g. `0-6`.
 pub fn describe(classes: &[usize], names: &[String]) -> String {
-    let all_numeric_run = classes.windows(2).all(|w| w[1] == w[0] + 1)
-        && classes.iter().all(|&c| names[c].parse::<usize>() == Ok(c));
+    let all_numeric_run =
+        classes.windows(2).all(|w| w[1] == w[0] + 1) && classes.iter().all(|&c| names[c].parse::<usize>() == Ok(c));
     match (classes.first(), classes.last()) {
         (Some(&a), Some(&b)) if all_numeric_run && b > a => format!("{a}-{b}"),
         _ => classes.iter().map(|&c| names[c].as_str()).collect::<Vec<_>>().join(","),

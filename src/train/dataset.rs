@@ -64,7 +64,6 @@ impl Dataset {
         let size = self.images.size();
         [size[1], size[2], size[3]]
     }
-
 }
 
 /// A data set cut three ways; no sample is in two parts.
@@ -106,7 +105,11 @@ pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: 
     for part in [&mut train, &mut validation, &mut test] {
         part.sort_unstable();
     }
-    SplitIndices { train, validation, test }
+    SplitIndices {
+        train,
+        validation,
+        test,
+    }
 }
 
 /// `split_indices` applied to a data set.
@@ -127,7 +130,10 @@ mod tests {
     fn split_is_stratified_disjoint_complete_and_seeded() {
         let labels: Vec<usize> = (0..1000).map(|i| i % 10).collect();
         let parts = split_indices(&labels, 0.2, 0.1, 7);
-        assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (720, 80, 200));
+        assert_eq!(
+            (parts.train.len(), parts.validation.len(), parts.test.len()),
+            (720, 80, 200)
+        );
         for class in 0..10 {
             assert_eq!(parts.test.iter().filter(|&&i| labels[i] == class).count(), 20);
         }

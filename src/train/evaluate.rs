@@ -36,7 +36,8 @@ pub fn embed_all(net: &EmbeddingNet, data: &Dataset, device: Device) -> Tensor {
 
 /// Distances of `pairs` and whether each is similar.
 pub fn pair_distances(embeddings: &Tensor, pairs: &[Pair]) -> (Vec<f64>, Vec<bool>) {
-    let index = |pick: fn(&Pair) -> usize| Tensor::from_slice(&pairs.iter().map(|p| pick(p) as i64).collect::<Vec<_>>());
+    let index =
+        |pick: fn(&Pair) -> usize| Tensor::from_slice(&pairs.iter().map(|p| pick(p) as i64).collect::<Vec<_>>());
     let a = embeddings.index_select(0, &index(|p| p.a));
     let b = embeddings.index_select(0, &index(|p| p.b));
     let distances = Vec::<f64>::try_from(euclidean(&a, &b).to_kind(tch::Kind::Double))

@@ -19,7 +19,11 @@ pub fn load(root: &Path, pp: &Preprocessing) -> Result<Dataset> {
         .filter(|path| path.is_dir())
         .collect();
     classes.sort();
-    ensure!(classes.len() >= 2, "{} needs at least two class folders", root.display());
+    ensure!(
+        classes.len() >= 2,
+        "{} needs at least two class folders",
+        root.display()
+    );
 
     let limits = DecodeLimits::default();
     let (mut inputs, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::new());
@@ -35,7 +39,12 @@ pub fn load(root: &Path, pp: &Preprocessing) -> Result<Dataset> {
             inputs.push(input);
             labels.push(label);
         }
-        names.push(class_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        names.push(
+            class_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
     }
     ensure!(!inputs.is_empty(), "no images under {}", root.display());
     let shape = [pp.color.channels() as i64, i64::from(pp.height), i64::from(pp.width)];

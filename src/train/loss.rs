@@ -1,14 +1,39 @@
 //! The contrastive loss of the seed: pull similar pairs together, push dissimilar ones past a margin.
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
-/// `mean(y·d² + (1 − y)·max(margin − d, 0)²)` with `y = 1` for a similar pair.
-pub fn contrastive(distance: &Tensor, similar: &Tensor, margin: f64) -> Tensor {
-    let positive: Tensor = similar * distance.square();
+use crate::model::distance::EPSILON;
+
+/// `mean(y·max(d − positive_margin, 0)² + (1 − y)·max(margin − d, 0)²)` with `y = 1` for a similar pair.
+///
+/// With `positive_margin = 0` this is the seed's loss. A positive margin stops pulling similar pairs
+/// together once they are close enough, so each class keeps some spread instead of collapsing to a
+/// point, which leaves room in the embedding for classes never seen in training.
+pub fn contrastive(distance: &Tensor, similar: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
+    let excess: Tensor = (distance - positive_margin).clamp_min(0.0);
+    let positive: Tensor = similar * excess.square();
     let dissimilar: Tensor = similar.ones_like() - similar;
     let shortfall: Tensor = (distance.neg() + margin).clamp_min(0.0);
     let negative: Tensor = dissimilar * shortfall.square();
-    (positive + negative).mean(tch::Kind::Float)
+    (positive + negative).mean(Kind::Float)
+}
+
+/// The same loss over every pair of a batch of embeddings `[N, D]` with class `labels` `[N]`:
+/// N(N−1)/2 pairs instead of N/2, most of them dissimilar, so the two kinds are averaged separately
+/// and weighted equally, as in the seed's balanced pairs.
+pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
+    let n = embeddings.size()[0];
+    let options = (Kind::Float, embeddings.device());
+    let diff = embeddings.unsqueeze(1) - embeddings.unsqueeze(0);
+    let distance = diff.square().sum_dim_intlist(2, false, Kind::Float).clamp_min(EPSILON).sqrt();
+    let upper = Tensor::ones([n, n], options).triu(1);
+    let same = labels.unsqueeze(1).eq_tensor(&labels.unsqueeze(0)).to_kind(Kind::Float);
+    let positive_mask: Tensor = &upper * &same;
+    let negative_mask: Tensor = &upper * (same.ones_like() - &same);
+    let pull = (&distance - positive_margin).clamp_min(0.0).square();
+    let push = (distance.neg() + margin).clamp_min(0.0).square();
+    let mean_over = |values: Tensor, mask: &Tensor| (values * mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
+    (mean_over(pull, &positive_mask) + mean_over(push, &negative_mask)) * 0.5
 }
 
 #[cfg(test)]
@@ -21,10 +46,25 @@ mod tests {
         let y = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]);
         // similar 0.5 → 0.25; dissimilar 0.25 → (0.75)² = 0.5625; dissimilar 1.5 → 0; similar 0 → 0.
         let expected = (0.25 + 0.5625 + 0.0 + 0.0) / 4.0;
-        let loss = f64::try_from(contrastive(&d, &y, 1.0)).unwrap();
+        let loss = f64::try_from(contrastive(&d, &y, 1.0, 0.0)).unwrap();
         assert!((loss - expected).abs() < 1e-6, "{loss} != {expected}");
-        let wider = f64::try_from(contrastive(&d, &y, 2.0)).unwrap();
+        let wider = f64::try_from(contrastive(&d, &y, 2.0, 0.0)).unwrap();
         let expected_wider = (0.25 + 1.75f64.powi(2) + 0.25 + 0.0) / 4.0;
         assert!((wider - expected_wider).abs() < 1e-6);
+        // A positive margin of 0.3: the similar pair at 0.5 costs (0.2)², the one at 0 nothing.
+        let relaxed = f64::try_from(contrastive(&d, &y, 1.0, 0.3)).unwrap();
+        let expected_relaxed = (0.04 + 0.5625) / 4.0;
+        assert!((relaxed - expected_relaxed).abs() < 1e-6, "{relaxed} != {expected_relaxed}");
+    }
+
+    #[test]
+    fn all_pairs_matches_hand_computed_values() {
+        // Points on a line: class 0 at 0.0 and 0.5, class 1 at 0.75.
+        let e = Tensor::from_slice(&[0.0f32, 0.5, 0.75]).view([3, 1]);
+        let labels = Tensor::from_slice(&[0i64, 0, 1]);
+        // One similar pair at 0.5 → 0.25. Dissimilar pairs at 0.75 and 0.25 → (0.0625 + 0.5625) / 2.
+        let expected = (0.25 + (0.0625 + 0.5625) / 2.0) / 2.0;
+        let loss = f64::try_from(contrastive_all_pairs(&e, &labels, 1.0, 0.0)).unwrap();
+        assert!((loss - expected).abs() < 1e-6, "{loss} != {expected}");
     }
 }

@@ -69,7 +69,11 @@ pub fn eer(distances: &[f64], similar: &[bool]) -> (f64, f64) {
 
 /// Share of pairs classified correctly at `threshold`.
 pub fn accuracy_at(distances: &[f64], similar: &[bool], threshold: f64) -> f64 {
-    let correct = distances.iter().zip(similar).filter(|(&d, &s)| (d < threshold) == s).count();
+    let correct = distances
+        .iter()
+        .zip(similar)
+        .filter(|(&d, &s)| (d < threshold) == s)
+        .count();
     ratio(correct, distances.len())
 }
 

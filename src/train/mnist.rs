@@ -37,13 +37,16 @@ pub fn preprocessing() -> Preprocessing {
 pub fn read_idx(dir: &Path) -> Result<(Vec<GrayImage>, Vec<usize>)> {
     let images = std::fs::read(dir.join(IMAGES_FILE))
         .with_context(|| format!("reading {} (run scripts/setup)", dir.join(IMAGES_FILE).display()))?;
-    let labels = std::fs::read(dir.join(LABELS_FILE))
-        .with_context(|| format!("reading {}", dir.join(LABELS_FILE).display()))?;
+    let labels =
+        std::fs::read(dir.join(LABELS_FILE)).with_context(|| format!("reading {}", dir.join(LABELS_FILE).display()))?;
     let header = |bytes: &[u8], i: usize| -> Result<usize> {
         let b = bytes.get(4 * i..4 * i + 4).context("truncated IDX header")?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
     };
-    ensure!(header(&images, 0)? == 0x803 && header(&labels, 0)? == 0x801, "not MNIST IDX files");
+    ensure!(
+        header(&images, 0)? == 0x803 && header(&labels, 0)? == 0x801,
+        "not MNIST IDX files"
+    );
     let (count, rows, cols) = (header(&images, 1)?, header(&images, 2)?, header(&images, 3)?);
     ensure!(header(&labels, 1)? == count, "image and label counts differ");
     let pixels = &images[16..];
@@ -73,12 +76,20 @@ pub fn load(dir: &Path) -> Result<Dataset> {
 
 /// The fixed split: 8,000 training digits (800 of them validation) and 2,000 test digits, stratified.
 pub fn load_split(dir: &Path) -> Result<Split> {
-    Ok(stratified_split(&load(dir)?, TEST_FRACTION, VALIDATION_FRACTION, SPLIT_SEED))
+    Ok(stratified_split(
+        &load(dir)?,
+        TEST_FRACTION,
+        VALIDATION_FRACTION,
+        SPLIT_SEED,
+    ))
 }
 
 /// The raw images of the held-out test digits, with labels: what tests send to the server as held-out input.
 pub fn test_digits(dir: &Path) -> Result<Vec<(GrayImage, usize)>> {
     let (digits, labels) = read_idx(dir)?;
     let test_indices = split_indices(&labels, TEST_FRACTION, VALIDATION_FRACTION, SPLIT_SEED).test;
-    Ok(test_indices.into_iter().map(|i| (digits[i].clone(), labels[i])).collect())
+    Ok(test_indices
+        .into_iter()
+        .map(|i| (digits[i].clone(), labels[i]))
+        .collect())
 }

@@ -13,7 +13,11 @@ use super::trainer::EpochStats;
 const SIZE: (u32, u32) = (800, 500);
 
 /// Renders into an RGB buffer with plotters, then writes a PNG with the `image` crate.
-fn save_png(path: &Path, size: (u32, u32), draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>) -> Result<()> {
+fn save_png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<()> {
     let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
@@ -46,13 +50,21 @@ pub fn loss_curves(path: &Path, history: &[EpochStats], best_epoch: usize) -> Re
             .y_label_area_size(60)
             .build_cartesian_2d(1f64..history.len().max(2) as f64, 0f64..top.max(1e-3))
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("loss").draw().map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .draw()
+            .map_err(plot_err)?;
         for (name, color, pick) in [
             ("train", BLUE, (|h: &EpochStats| h.train_loss) as fn(&EpochStats) -> f64),
             ("validation", RED, |h: &EpochStats| h.validation_loss),
         ] {
             chart
-                .draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, pick(h))), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    history.iter().map(|h| (h.epoch as f64, pick(h))),
+                    color.stroke_width(2),
+                ))
                 .map_err(plot_err)?
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
@@ -65,7 +77,12 @@ pub fn loss_curves(path: &Path, history: &[EpochStats], best_epoch: usize) -> Re
             .map_err(plot_err)?
             .label(format!("kept epoch {best_epoch}"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(plot_err)
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(plot_err)
     })
 }
 
@@ -93,7 +110,12 @@ pub fn distance_histogram(path: &Path, distances: &[f64], similar: &[bool], thre
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..top_d, 0f64..peak)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("distance").y_desc("pairs").draw().map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("distance")
+            .y_desc("pairs")
+            .draw()
+            .map_err(plot_err)?;
         for (name, color, bins) in [("similar", BLUE, &same), ("dissimilar", RED, &different)] {
             chart
                 .draw_series(bins.iter().enumerate().map(|(i, &n)| {
@@ -105,11 +127,19 @@ pub fn distance_histogram(path: &Path, distances: &[f64], similar: &[bool], thre
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.45).filled()));
         }
         chart
-            .draw_series(std::iter::once(PathElement::new(vec![(threshold, 0.0), (threshold, peak)], BLACK.stroke_width(2))))
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(threshold, 0.0), (threshold, peak)],
+                BLACK.stroke_width(2),
+            )))
             .map_err(plot_err)?
             .label(format!("threshold {threshold:.3}"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(plot_err)
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(plot_err)
     })
 }
 
@@ -131,7 +161,10 @@ pub fn roc(path: &Path, distances: &[f64], similar: &[bool], auc: f64) -> Result
             .draw()
             .map_err(plot_err)?;
         chart
-            .draw_series(LineSeries::new(curve.iter().map(|p| (p.far, p.tar)), BLUE.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                curve.iter().map(|p| (p.far, p.tar)),
+                BLUE.stroke_width(2),
+            ))
             .map_err(plot_err)?;
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
@@ -157,14 +190,20 @@ pub fn pair_grid(path: &Path, images: &Tensor, pairs: &[Pair], distances: &[f64]
             for (side, index) in [pair.a, pair.b].into_iter().enumerate() {
                 // Show the first channel, min-max scaled, whatever the normalisation.
                 let img = images.get(index as i64).get(0);
-                let (lo, hi) = (f64::try_from(img.min()).unwrap_or(0.0), f64::try_from(img.max()).unwrap_or(1.0));
+                let (lo, hi) = (
+                    f64::try_from(img.min()).unwrap_or(0.0),
+                    f64::try_from(img.max()).unwrap_or(1.0),
+                );
                 let pixels = Vec::<f32>::try_from(img.flatten(0, -1)).unwrap_or_default();
                 let left = x0 + side as i32 * (w as i32 + gap) * SCALE;
                 for (i, &v) in pixels.iter().enumerate() {
                     let shade = (((f64::from(v) - lo) / (hi - lo).max(1e-6)) * 255.0) as u8;
                     let (px, py) = (left + (i as i64 % w) as i32 * SCALE, y0 + (i as i64 / w) as i32 * SCALE);
-                    root.draw(&Rectangle::new([(px, py), (px + SCALE, py + SCALE)], RGBColor(shade, shade, shade).filled()))
-                        .map_err(plot_err)?;
+                    root.draw(&Rectangle::new(
+                        [(px, py), (px + SCALE, py + SCALE)],
+                        RGBColor(shade, shade, shade).filled(),
+                    ))
+                    .map_err(plot_err)?;
                 }
             }
             let predicted = d < threshold;

@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 use super::augment::random_affine;
 use super::dataset::Dataset;
 use super::evaluate::{embed_all, evaluation_pairs, pair_distances};
-use super::loss::contrastive;
+use super::loss::{contrastive, contrastive_all_pairs};
 use super::metrics::roc_auc;
 use super::pairs::{create_pairs, Pair};
 use crate::model::card::Architecture;
@@ -29,10 +29,14 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     pub weight_decay: f64,
     pub margin: f64,
+    /// Similar pairs closer than this are left alone (0 in the seed).
+    pub positive_margin: f64,
     pub seed: u64,
     pub augment: bool,
     /// Dissimilar pairs drawn for each similar one (the seed uses 1).
     pub negatives_per_positive: usize,
+    /// Train on every pair within a batch, not only the sampled ones.
+    pub all_pairs: bool,
     pub device: Device,
 }
 
@@ -43,6 +47,9 @@ pub struct EpochStats {
     pub train_loss: f64,
     pub validation_loss: f64,
     pub validation_auc: f64,
+    /// ROC AUC on pairs of classes kept out of training, when there are such: watched, never used to choose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unseen_auc: Option<f64>,
 }
 
 /// The trained weights (those of the best epoch) and the history that chose them.
@@ -55,8 +62,9 @@ pub struct Trained {
 }
 
 /// Trains on `train`, validating on `validation` after every epoch; keeps the epoch with the best
-/// validation ROC AUC (ties: lower validation loss).
-pub fn train(train: &Dataset, validation: &Dataset, config: &TrainConfig) -> Trained {
+/// validation ROC AUC (ties: lower validation loss). `unseen`, classes absent from training, is
+/// only measured, so that the history shows how the embedding carries over to new classes.
+pub fn train(train: &Dataset, validation: &Dataset, unseen: Option<&Dataset>, config: &TrainConfig) -> Trained {
     let started = Instant::now();
     tch::manual_seed(config.seed as i64);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -70,6 +78,11 @@ pub fn train(train: &Dataset, validation: &Dataset, config: &TrainConfig) -> Tra
         .expect("Adam builds on a fresh VarStore; this is a bug");
 
     let validation_pairs = evaluation_pairs(validation, config.seed);
+    let unseen_pairs = unseen.map(|data| (data, evaluation_pairs(data, config.seed)));
+    let pair_auc = |net: &EmbeddingNet, data: &Dataset, pairs: &[Pair]| {
+        let (d, s) = pair_distances(&embed_all(net, data, config.device), pairs);
+        roc_auc(&d, &s)
+    };
     let by_class = train.indices_by_class();
     let steps_per_epoch = create_pairs(&by_class, config.negatives_per_positive, &mut rng.clone(), true)
         .len()
@@ -92,10 +105,8 @@ pub fn train(train: &Dataset, validation: &Dataset, config: &TrainConfig) -> Tra
             epoch,
             train_loss: loss_sum / pairs.len() as f64,
             validation_loss: tch::no_grad(|| validation_loss(&net, validation, &validation_pairs, config)),
-            validation_auc: {
-                let (d, s) = pair_distances(&embed_all(&net, validation, config.device), &validation_pairs);
-                roc_auc(&d, &s)
-            },
+            validation_auc: pair_auc(&net, validation, &validation_pairs),
+            unseen_auc: unseen_pairs.as_ref().map(|(data, pairs)| pair_auc(&net, data, pairs)),
         };
         progress.epoch_done(&stats, config.epochs);
         let improved = history.iter().all(|h| {
@@ -103,7 +114,8 @@ pub fn train(train: &Dataset, validation: &Dataset, config: &TrainConfig) -> Tra
                 || (stats.validation_auc == h.validation_auc && stats.validation_loss < h.validation_loss)
         });
         if improved {
-            best.copy(&vs).expect("same architecture, same variables; this is a bug");
+            best.copy(&vs)
+                .expect("same architecture, same variables; this is a bug");
             best_epoch = epoch;
         }
         history.push(stats);
@@ -121,19 +133,35 @@ pub fn train(train: &Dataset, validation: &Dataset, config: &TrainConfig) -> Tra
 
 /// Contrastive loss of one batch of pairs; both sides go through the shared network in one pass.
 fn batch_loss(net: &EmbeddingNet, data: &Dataset, pairs: &[Pair], config: &TrainConfig, train: bool) -> Tensor {
-    let index = |pick: fn(&Pair) -> usize| Tensor::from_slice(&pairs.iter().map(|p| pick(p) as i64).collect::<Vec<_>>());
+    let index =
+        |pick: fn(&Pair) -> usize| Tensor::from_slice(&pairs.iter().map(|p| pick(p) as i64).collect::<Vec<_>>());
     let images = Tensor::cat(
-        &[data.images.index_select(0, &index(|p| p.a)), data.images.index_select(0, &index(|p| p.b))],
+        &[
+            data.images.index_select(0, &index(|p| p.a)),
+            data.images.index_select(0, &index(|p| p.b)),
+        ],
         0,
     )
     .to_device(config.device);
-    let images = if train && config.augment { random_affine(&images) } else { images };
+    let images = if train && config.augment {
+        random_affine(&images)
+    } else {
+        images
+    };
     let embeddings = net.forward_t(&images, train);
+    if train && config.all_pairs {
+        let labels: Vec<i64> = [|p: &Pair| p.a, |p: &Pair| p.b]
+            .iter()
+            .flat_map(|pick| pairs.iter().map(|p| data.labels[pick(p)] as i64))
+            .collect();
+        let labels = Tensor::from_slice(&labels).to_device(config.device);
+        return contrastive_all_pairs(&embeddings, &labels, config.margin, config.positive_margin);
+    }
     let halves = embeddings.chunk(2, 0);
     let similar = Tensor::from_slice(&pairs.iter().map(|p| f32::from(u8::from(p.similar))).collect::<Vec<_>>())
         .to_kind(Kind::Float)
         .to_device(config.device);
-    contrastive(&euclidean(&halves[0], &halves[1]), &similar, config.margin)
+    contrastive(&euclidean(&halves[0], &halves[1]), &similar, config.margin, config.positive_margin)
 }
 
 fn validation_loss(net: &EmbeddingNet, data: &Dataset, pairs: &[Pair], config: &TrainConfig) -> f64 {
@@ -176,8 +204,9 @@ impl Progress {
 
     fn epoch_done(&self, s: &EpochStats, epochs: usize) {
         let eta = self.started.elapsed().as_secs_f64() / s.epoch as f64 * (epochs - s.epoch) as f64;
+        let unseen = s.unseen_auc.map(|auc| format!("  unseen AUC {auc:.4}")).unwrap_or_default();
         let line = format!(
-            "epoch {}/{}  train loss {:.4}  validation loss {:.4}  validation AUC {:.4}  ETA {:.0}s",
+            "epoch {}/{}  train loss {:.4}  validation loss {:.4}  validation AUC {:.4}{unseen}  ETA {:.0}s",
             s.epoch, epochs, s.train_loss, s.validation_loss, s.validation_auc, eta
         );
         match &self.bar {

@@ -1,0 +1,241 @@
+//! The `simverify serve` settings: every one a flag and an environment variable, defaults here, logged once at start.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::infer::EngineConfig;
+use crate::model::DeviceSetting;
+use crate::preprocess::DecodeLimits;
+
+/// How the server is run. One value, passed whole; never a long argument list.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "SIMVERIFY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory holding one sub-directory per model (model.json + weights); every one is loaded.
+    #[arg(long, env = "SIMVERIFY_MODEL_DIR", default_value = "models")]
+    pub model_dir: PathBuf,
+
+    /// Model used when a request names none.
+    #[arg(long, env = "SIMVERIFY_DEFAULT_MODEL", default_value = "mnist")]
+    pub default_model: String,
+
+    /// Where the models run: auto (first GPU if any), cpu, cuda or cuda:N.
+    #[arg(long, env = "SIMVERIFY_DEVICE", default_value = "auto")]
+    pub device: DeviceSetting,
+
+    /// Inference worker threads per model, each owning a replica of the model.
+    #[arg(long, env = "SIMVERIFY_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: u64,
+
+    /// libtorch intra-op threads per worker; 0 shares the CPU cores among the workers.
+    #[arg(long, env = "SIMVERIFY_TORCH_THREADS", default_value_t = 0)]
+    pub torch_threads: usize,
+
+    /// Most images in one forward pass.
+    #[arg(long, env = "SIMVERIFY_MAX_BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_batch_size: u64,
+
+    /// How long a batch waits for more images once its first one arrived, in milliseconds.
+    #[arg(long, env = "SIMVERIFY_MAX_BATCH_WAIT_MS", default_value_t = 2)]
+    pub max_batch_wait_ms: u64,
+
+    /// Images waiting for a worker beyond which new requests are refused at once (503 + Retry-After).
+    #[arg(long, env = "SIMVERIFY_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_capacity: u64,
+
+    /// Time a request may take from arrival to answer, in milliseconds; past it the answer is 504.
+    #[arg(long, env = "SIMVERIFY_REQUEST_DEADLINE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_deadline_ms: u64,
+
+    /// Largest request body accepted, in bytes, on every input form (multipart and JSON).
+    #[arg(long, env = "SIMVERIFY_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Most pixels (width × height) one image may have; larger ones are refused before decoding.
+    #[arg(long, env = "SIMVERIFY_MAX_IMAGE_PIXELS", default_value_t = 4096 * 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_image_pixels: u64,
+
+    /// Most images in one request (/embed images, /verify references).
+    #[arg(long, env = "SIMVERIFY_MAX_IMAGES", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_images: u64,
+
+    /// Image decodes running at once on the blocking pool; more wait their turn.
+    #[arg(long, env = "SIMVERIFY_DECODE_POOL", default_value_t = default_decode_pool())]
+    pub decode_pool: usize,
+
+    /// On SIGTERM or Ctrl-C, how long /ready answers 503 before the listener closes, in milliseconds,
+    /// so that a load balancer stops sending traffic first.
+    #[arg(long, env = "SIMVERIFY_DRAIN_DELAY_MS", default_value_t = 0)]
+    pub drain_delay_ms: u64,
+
+    /// Log line format.
+    #[arg(long, env = "SIMVERIFY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+fn default_decode_pool() -> usize {
+    available_cores().max(2)
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `ServeConfig` on its own, as a command line (for `try_from_args`).
+#[derive(clap::Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+impl ServeConfig {
+    /// Parses `simverify serve`'s flags (without the program name or subcommand); environment variables
+    /// apply as they do on the command line. For embedding the server, e.g. in tests.
+    pub fn try_from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        let argv = std::iter::once(std::ffi::OsString::from("simverify-serve")).chain(args.into_iter().map(Into::into));
+        ServeOnly::try_parse_from(argv).map(|cli| cli.serve)
+    }
+
+    /// What the inference engine needs, with the automatic values resolved.
+    pub fn engine_config(&self) -> EngineConfig {
+        let workers = self.workers as usize;
+        let torch_threads = if self.torch_threads == 0 {
+            (available_cores() / workers).max(1)
+        } else {
+            self.torch_threads
+        };
+        EngineConfig {
+            device: self.device,
+            workers,
+            torch_threads,
+            max_batch_size: self.max_batch_size as usize,
+            max_batch_wait: Duration::from_millis(self.max_batch_wait_ms),
+            queue_capacity: self.queue_capacity as usize,
+        }
+    }
+
+    /// The decoder's bounds for every uploaded image.
+    pub fn decode_limits(&self) -> DecodeLimits {
+        // A side is bounded only through the pixel count (a 1×N strip is fine), up to what decoders handle.
+        let side = u32::try_from(self.max_image_pixels).unwrap_or(u32::MAX).min(65_535);
+        DecodeLimits {
+            max_width: side,
+            max_height: side,
+            max_pixels: self.max_image_pixels,
+            // Room for the widest pixel type (16-bit RGBA) plus the decoder's own buffers.
+            max_alloc: self.max_image_pixels.saturating_mul(8).saturating_add(64 * 1024 * 1024),
+        }
+    }
+
+    pub fn request_deadline(&self) -> Duration {
+        Duration::from_millis(self.request_deadline_ms)
+    }
+
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms)
+    }
+}
+
+/// A setting that must never reach a log line; its `Debug` prints a placeholder.
+///
+/// No setting is secret today; a future one (an API key, say) is declared `Secret<String>` so that the
+/// start-up log of `ServeConfig` (its `Debug`) cannot print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(pub T);
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T: std::str::FromStr> std::str::FromStr for Secret<T> {
+    type Err = T::Err;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = ServeConfig::try_from_args::<[&str; 0], &str>([]).expect("defaults parse");
+        assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.model_dir, PathBuf::from("models"));
+        assert_eq!(config.default_model, "mnist");
+        assert_eq!(config.device, DeviceSetting::Auto);
+        assert_eq!(config.max_batch_size, 32);
+        assert_eq!(config.max_images, 32);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_override_defaults_and_reach_the_engine_config() {
+        let config = ServeConfig::try_from_args([
+            "--device",
+            "cuda:1",
+            "--workers",
+            "2",
+            "--torch-threads",
+            "3",
+            "--max-batch-wait-ms",
+            "7",
+            "--queue-capacity",
+            "5",
+        ])
+        .expect("flags parse");
+        let engine = config.engine_config();
+        assert_eq!(engine.device, DeviceSetting::Cuda(1));
+        assert_eq!(engine.workers, 2);
+        assert_eq!(engine.torch_threads, 3);
+        assert_eq!(engine.max_batch_wait, Duration::from_millis(7));
+        assert_eq!(engine.queue_capacity, 5);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for args in [["--device", "tpu"], ["--workers", "0"], ["--log-format", "xml"]] {
+            let err = ServeConfig::try_from_args(args).expect_err("refused");
+            assert!(err.to_string().contains(args[0]), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret("hunter2".to_string());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn decode_limits_follow_the_pixel_limit() {
+        let mut config = ServeConfig::try_from_args::<[&str; 0], &str>([]).unwrap();
+        config.max_image_pixels = 100;
+        let limits = config.decode_limits();
+        assert_eq!(limits.max_pixels, 100);
+        assert_eq!(limits.max_width, 100);
+    }
+}

@@ -1,0 +1,128 @@
+//! Assembles the routes (collecting their OpenAPI paths) and the layers every request passes through.
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use axum::{middleware, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiError;
+use super::openapi::{docs_router, ApiDoc};
+use super::request_id::{self, X_REQUEST_ID};
+use super::state::AppState;
+use super::{compare, deadline, embed, health, info, metrics, observe, shape, verify};
+
+/// The API routes with their OpenAPI paths.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(compare::compare))
+        .routes(routes!(verify::verify))
+        .routes(routes!(embed::embed))
+        .routes(routes!(info::info))
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::metrics))
+}
+
+/// The OpenAPI document of the service, as `/openapi.json` serves it and `simverify openapi` prints it.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The whole service, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (routes, api) = api_routes().split_for_parts();
+    with_layers(routes.merge(docs_router(api)), state)
+}
+
+/// `routes` behind the layers every request passes through, with the not-found fallback.
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let body_limit = state.config().body_limit;
+    // Outermost first: every request gets an id before anything logs, and everything from the
+    // metrics inwards runs with that id in scope so that error bodies carry it.
+    let layers = ServiceBuilder::new()
+        .layer(middleware::from_fn(request_id::sanitize))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(&X_REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        .layer(middleware::from_fn(request_id::scope))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::record))
+        .layer(middleware::from_fn_with_state(state.clone(), shape::ensure_problem))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline::enforce))
+        // Read by the extractors (JSON and multipart alike), which turn a breach into 413 `body_too_large`.
+        .layer(DefaultBodyLimit::max(body_limit));
+    routes
+        .fallback(|| async { ApiError::NotFound })
+        .layer(layers)
+        .with_state(state)
+}
+
+/// A handler panic is a bug of ours: 500 with the problem shape; the panic message goes to the log only.
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{to_bytes, Body};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::ServeConfig;
+    use crate::metrics::Metrics;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_problem_shape_and_no_internals() {
+        let state = AppState::new(
+            ServeConfig::try_from_args::<[&str; 0], &str>([]).unwrap(),
+            Metrics::new(),
+        );
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async { panic!("secret internal state") as &'static str }),
+        );
+        let app = with_layers(routes, state.clone());
+
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), 500);
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+        assert_eq!(body["code"], "internal_error");
+        assert_eq!(body["request_id"], id);
+        assert!(!body.to_string().contains("secret"), "{body}");
+        assert!(state
+            .metrics()
+            .render()
+            .contains("simverify_rejected_total{reason=\"internal_error\"} 1"));
+    }
+}

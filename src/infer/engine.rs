@@ -1,0 +1,180 @@
+//! The engine: every loaded model with its queue, batch assembly task and workers, behind one cheap handle.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::pace::Pace;
+use super::queue::{assemble_batches, BatchPolicy, Queue};
+use super::worker::{spawn_workers, WorkerSpec};
+use super::{EngineConfig, EngineError, InferError};
+use crate::metrics::Metrics;
+use crate::model::store::{read_card, CARD_FILE};
+use crate::model::{device_label, select_device, ModelCard, ModelError};
+
+/// Cheap to clone; shared by every handler. Dropping the last clone closes the queues, which stops
+/// the assembly tasks and then the workers.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// By card name, which is what requests use.
+    models: BTreeMap<String, Served>,
+}
+
+struct Served {
+    card: ModelCard,
+    queue: Queue,
+    /// `C×H×W` of the card's architecture: every input is checked against it before it is queued,
+    /// so that one malformed input cannot fail a whole batch.
+    input_len: usize,
+}
+
+impl Engine {
+    /// Loads every model directory under `model_dir`, starts its workers and runs one warm-up batch
+    /// through each. Blocking: call it from `spawn_blocking`.
+    ///
+    /// `model_dir` holds one directory per model (each with a `model.json`), or is itself one.
+    pub fn start(model_dir: &Path, config: &EngineConfig, metrics: &Metrics) -> Result<Engine, EngineError> {
+        check(config)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            EngineError::Config("the engine needs a tokio runtime; start it from spawn_blocking".into())
+        })?;
+        let device = select_device(config.device).map_err(EngineError::Device)?;
+        let policy = BatchPolicy {
+            max_batch_size: config.max_batch_size,
+            max_batch_wait: config.max_batch_wait,
+        };
+        let mut models = BTreeMap::new();
+        for dir in model_dirs(model_dir)? {
+            // Read first: a bad card fails here with its reason, before any thread starts.
+            let card = read_card(&dir)?;
+            if models.contains_key(&card.name) {
+                return Err(EngineError::Config(format!(
+                    "two model directories under {} are named {:?}",
+                    model_dir.display(),
+                    card.name
+                )));
+            }
+            let pace = Arc::new(Pace::new(config.max_batch_size, config.workers));
+            // One batch in hand-off at a time: while every worker is busy the assembly task waits,
+            // and the backlog stays in the bounded queue, where it is counted.
+            let (batch_tx, batch_rx) = mpsc::channel(1);
+            let spec = WorkerSpec {
+                dir: dir.clone(),
+                device,
+                torch_threads: config.torch_threads,
+                warmup_images: config.max_batch_size,
+                metrics: metrics.clone(),
+                pace: Arc::clone(&pace),
+            };
+            spawn_workers(spec, config.workers, batch_rx)?;
+            let (queue, entries) = Queue::new(config.queue_capacity, metrics.queue_depth.clone(), pace);
+            runtime.spawn(assemble_batches(entries, batch_tx, policy));
+            metrics
+                .model_info
+                .with_label_values(&[card.name.as_str(), card.weights.sha256.as_str(), &device_label(device)])
+                .set(1);
+            tracing::info!(model = %card.name, dir = %dir.display(), device = %device_label(device), workers = config.workers, "model ready");
+            let arch = &card.architecture;
+            let input_len = (arch.in_channels * arch.height * arch.width) as usize;
+            models.insert(card.name.clone(), Served { card, queue, input_len });
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner { models }),
+        })
+    }
+
+    /// The loaded models' cards, sorted by name.
+    pub fn cards(&self) -> Vec<&ModelCard> {
+        self.inner.models.values().map(|m| &m.card).collect()
+    }
+
+    pub fn card(&self, model: &str) -> Result<&ModelCard, InferError> {
+        self.served(model).map(|m| &m.card)
+    }
+
+    /// The loaded models' names, sorted.
+    pub fn model_names(&self) -> Vec<String> {
+        self.inner.models.keys().cloned().collect()
+    }
+
+    /// Embeds `inputs` (each the model's `C×H×W` floats, from `preprocess::preprocess`) in one batch,
+    /// in order. Fails at once when the queue is full; answers `DeadlineExceeded` past `deadline`.
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: Vec<Vec<f32>>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Vec<f32>>, InferError> {
+        let served = self.served(model)?;
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if inputs.iter().any(|input| input.len() != served.input_len) {
+            return Err(InferError::BadInput);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(InferError::DeadlineExceeded);
+        }
+        let reply = served.queue.submit(inputs, deadline)?;
+        // Giving up at the deadline drops the receiver, so a batch not yet computed skips this entry.
+        match tokio::time::timeout_at(deadline, reply).await {
+            Err(_) => Err(InferError::DeadlineExceeded),
+            Ok(Err(_)) => Err(InferError::WorkerGone),
+            Ok(Ok(answer)) => answer,
+        }
+    }
+
+    fn served(&self, model: &str) -> Result<&Served, InferError> {
+        self.inner.models.get(model).ok_or_else(|| InferError::UnknownModel {
+            name: model.to_string(),
+            known: self.model_names(),
+        })
+    }
+}
+
+/// Refuses settings that would make a queue that never admits or a pool that never computes.
+fn check(config: &EngineConfig) -> Result<(), EngineError> {
+    for (name, value) in [
+        ("workers", config.workers),
+        ("torch threads", config.torch_threads),
+        ("max batch size", config.max_batch_size),
+        ("queue capacity", config.queue_capacity),
+    ] {
+        if value == 0 {
+            return Err(EngineError::Config(format!("{name} must be at least 1")));
+        }
+    }
+    Ok(())
+}
+
+/// The model directories: `dir` itself when it holds a card, else its subdirectories that do, sorted.
+fn model_dirs(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    if dir.join(CARD_FILE).is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let io = |source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.join(CARD_FILE).is_file() {
+            dirs.push(path);
+        }
+    }
+    if dirs.is_empty() {
+        return Err(EngineError::NoModels(dir.display().to_string()));
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! The engine end to end on real libtorch: models saved to a temporary directory, loaded by worker
+//! threads, fed through the real queue.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::nn;
+use tokio::time::Instant;
+
+use super::*;
+use crate::model::card::{
+    Architecture, Calibration, ColorMode, Decision, Evaluation, PairFigures, Polarity, Preprocessing, ResizeMode,
+    TrainingSummary, Weights, CARD_FORMAT_VERSION,
+};
+use crate::model::distance::euclidean_vec;
+use crate::model::{save_model, DeviceSetting, EmbeddingNet};
+
+const SIDE: i64 = 12;
+const INPUT_LEN: usize = (SIDE * SIDE) as usize;
+
+/// Saves a randomly initialised model named `name` into `dir/name`.
+fn save_random_model(dir: &Path, name: &str, seed: i64) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let mut architecture = Architecture::seed(1, SIDE, SIDE);
+    architecture.embedding_dim = 16;
+    let _net = EmbeddingNet::new(&vs.root(), &architecture);
+    let figures = PairFigures {
+        classes: "0-9".into(),
+        pairs: 0,
+        roc_auc: 0.5,
+        eer: 0.5,
+        accuracy_at_0_5: 0.5,
+        accuracy_at_threshold: 0.5,
+        tar_at_far_1e_2: 0.0,
+        tar_at_far_1e_3: 0.0,
+    };
+    let mut card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: name.into(),
+        description: "random weights for engine tests".into(),
+        architecture,
+        preprocessing: Preprocessing {
+            color: ColorMode::Grayscale,
+            width: SIDE as u32,
+            height: SIDE as u32,
+            resize: ResizeMode::Stretch,
+            content_box: None,
+            mean: vec![0.0],
+            std: vec![1.0],
+            polarity: Polarity::AsIs,
+        },
+        distance: "euclidean".into(),
+        decision: Decision {
+            threshold: 0.5,
+            method: "fixed".into(),
+        },
+        calibration: Calibration {
+            method: "platt".into(),
+            a: 1.0,
+            b: 0.0,
+        },
+        evaluation: Evaluation {
+            test: figures,
+            unseen_classes: None,
+        },
+        training: TrainingSummary {
+            data: "none".into(),
+            classes: "0-9".into(),
+            train_samples: 0,
+            validation_samples: 0,
+            test_samples: 0,
+            seed: seed as u64,
+            epochs: 0,
+            best_epoch: 0,
+            batch_size: 0,
+            learning_rate: 0.0,
+            weight_decay: 0.0,
+            loss: "none".into(),
+            margin: 1.0,
+            positive_margin: 0.0,
+            augment: false,
+            negatives_per_positive: 1,
+            seconds: 0.0,
+        },
+        weights: Weights {
+            file: String::new(),
+            sha256: String::new(),
+        },
+    };
+    save_model(&dir.join(name), &mut card, &vs).unwrap();
+}
+
+fn config(max_batch_size: usize, workers: usize) -> EngineConfig {
+    EngineConfig {
+        device: DeviceSetting::Cpu,
+        workers,
+        torch_threads: 1,
+        max_batch_size,
+        max_batch_wait: Duration::from_millis(5),
+        queue_capacity: 1024,
+    }
+}
+
+async fn start(dir: &Path, config: EngineConfig, metrics: &Metrics) -> Result<Engine, EngineError> {
+    let (dir, metrics) = (dir.to_path_buf(), metrics.clone());
+    tokio::task::spawn_blocking(move || Engine::start(&dir, &config, &metrics))
+        .await
+        .unwrap()
+}
+
+/// Seeded pseudo-images in [0, 1).
+fn inputs(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| (0..INPUT_LEN).map(|_| rng.gen::<f32>()).collect())
+        .collect()
+}
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+/// Embeds each of 64 images alone, then all 64 in one batch, and holds every neighbouring pair's
+/// distance to 1e-5 between the two.
+async fn assert_batching_changes_no_distance(model_dir: &Path, model: &str, images: Vec<Vec<f32>>) {
+    assert_eq!(images.len(), 64);
+    let metrics = Metrics::new();
+    let engine = start(model_dir, config(64, 1), &metrics).await.unwrap();
+
+    let mut alone = Vec::new();
+    for image in &images {
+        alone.push(
+            engine
+                .embed(model, vec![image.clone()], later())
+                .await
+                .unwrap()
+                .remove(0),
+        );
+    }
+    let batched = engine.embed(model, images, later()).await.unwrap();
+
+    assert_eq!(batched.len(), 64);
+    for i in 0..63 {
+        let d_alone = euclidean_vec(&alone[i], &alone[i + 1]);
+        let d_batched = euclidean_vec(&batched[i], &batched[i + 1]);
+        assert!(
+            (d_alone - d_batched).abs() <= 1e-5,
+            "pair {i}: {d_alone} alone, {d_batched} in the batch"
+        );
+    }
+    // 64 single-image batches, then one of 64.
+    assert_eq!(metrics.batch_size.get_sample_count(), 65);
+    assert_eq!(metrics.batch_size.get_sample_sum(), 128.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distance_in_a_batch_of_64_equals_the_one_computed_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "tiny", 7);
+
+    assert_batching_changes_no_distance(dir.path(), "tiny", inputs(64, 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_model_gives_held_out_digits_the_same_distances_in_a_batch_of_64() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = root.join("models");
+    let card = crate::model::store::read_card(&models.join("mnist")).unwrap();
+    let digits = crate::train::mnist::test_digits(&root.join("data/mnist")).unwrap();
+    let images = digits
+        .into_iter()
+        .take(64)
+        .map(|(digit, _)| crate::preprocess::prepare(&image::DynamicImage::ImageLuma8(digit), &card.preprocessing))
+        .collect();
+
+    assert_batching_changes_no_distance(&models, "mnist", images).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pairs_get_their_one_at_a_time_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "tiny", 8);
+    let metrics = Metrics::new();
+    let engine = start(dir.path(), config(16, 2), &metrics).await.unwrap();
+    let pairs: Vec<Vec<Vec<f32>>> = (0..40).map(|i| inputs(2, 100 + i)).collect();
+    let mut solo = Vec::new();
+    for pair in &pairs {
+        let e = engine.embed("tiny", pair.clone(), later()).await.unwrap();
+        solo.push(euclidean_vec(&e[0], &e[1]));
+    }
+
+    let tasks: Vec<_> = pairs
+        .iter()
+        .map(|pair| {
+            let (engine, pair) = (engine.clone(), pair.clone());
+            tokio::spawn(async move { engine.embed("tiny", pair, later()).await })
+        })
+        .collect();
+    let mut together = Vec::new();
+    for task in tasks {
+        let e = task.await.unwrap().unwrap();
+        together.push(euclidean_vec(&e[0], &e[1]));
+    }
+
+    for (i, (a, b)) in solo.iter().zip(&together).enumerate() {
+        assert!((a - b).abs() <= 1e-5, "pair {i}: {a} alone, {b} concurrently");
+    }
+    assert_eq!(metrics.queue_depth.get(), 0, "every admitted image left the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_every_model_under_the_directory_and_names_them_when_asked_for_another() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "beta", 1);
+    save_random_model(dir.path(), "alpha", 2);
+    std::fs::create_dir(dir.path().join("not-a-model")).unwrap();
+    let metrics = Metrics::new();
+
+    let engine = start(dir.path(), config(4, 1), &metrics).await.unwrap();
+    let unknown = engine.embed("gamma", inputs(1, 0), later()).await;
+
+    let names: Vec<&str> = engine.cards().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert_eq!(engine.card("beta").unwrap().name, "beta");
+    assert_eq!(
+        unknown,
+        Err(InferError::UnknownModel {
+            name: "gamma".into(),
+            known: vec!["alpha".into(), "beta".into()],
+        })
+    );
+    let text = metrics.render();
+    let sha = &engine.card("alpha").unwrap().weights.sha256;
+    assert!(
+        text.contains(&format!(
+            "simverify_model_info{{device=\"cpu\",model=\"alpha\",sha256=\"{sha}\"}} 1"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_model_directory_is_accepted_as_the_model_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "solo", 3);
+
+    let engine = start(&dir.path().join("solo"), config(4, 1), &Metrics::new())
+        .await
+        .unwrap();
+
+    assert_eq!(engine.model_names(), ["solo"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_inputs_of_the_wrong_shape_and_passed_deadlines_without_queueing() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "tiny", 4);
+    let metrics = Metrics::new();
+    let engine = start(dir.path(), config(4, 1), &metrics).await.unwrap();
+
+    let mut short = inputs(2, 0);
+    short[1].pop();
+    assert_eq!(engine.embed("tiny", short, later()).await, Err(InferError::BadInput));
+    assert_eq!(engine.embed("tiny", Vec::new(), later()).await, Ok(Vec::new()));
+    let passed = Instant::now() - Duration::from_millis(1);
+    assert_eq!(
+        engine.embed("tiny", inputs(1, 0), passed).await,
+        Err(InferError::DeadlineExceeded)
+    );
+
+    assert_eq!(metrics.batch_size.get_sample_count(), 0, "nothing reached a worker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_overloaded_and_a_caller_leaves_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "tiny", 5);
+    let mut settings = config(64, 1);
+    settings.queue_capacity = 4;
+    // A window longer than the test: the first submission stays queued until its caller gives up.
+    settings.max_batch_wait = Duration::from_secs(3600);
+    let metrics = Metrics::new();
+    let engine = start(dir.path(), settings, &metrics).await.unwrap();
+
+    // A submission larger than the queue takes the whole queue; while it waits, nothing else fits.
+    let held = engine.embed("tiny", inputs(8, 0), Instant::now() + Duration::from_millis(200));
+    let refused = engine.embed("tiny", inputs(1, 1), later());
+    let (held, refused) = tokio::join!(held, refused);
+
+    assert!(matches!(refused, Err(InferError::Overloaded { .. })), "{refused:?}");
+    assert_eq!(held, Err(InferError::DeadlineExceeded));
+    assert_eq!(metrics.batch_size.get_sample_count(), 0, "nothing was computed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_tampered_weights_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "tiny", 6);
+    let weights = dir.path().join("tiny").join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+
+    let err = start(dir.path(), config(4, 1), &Metrics::new()).await.err().unwrap();
+
+    assert!(
+        matches!(err, EngineError::Model(ModelError::HashMismatch { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_an_empty_directory_and_unusable_settings() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let empty = start(dir.path(), config(4, 1), &Metrics::new()).await.err().unwrap();
+    let no_workers = start(dir.path(), config(4, 0), &Metrics::new()).await.err().unwrap();
+
+    assert!(matches!(empty, EngineError::NoModels(_)), "{empty}");
+    assert!(matches!(no_workers, EngineError::Config(_)), "{no_workers}");
+}
+
+#[test]
+fn refuses_to_start_outside_a_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    save_random_model(dir.path(), "tiny", 9);
+
+    let err = Engine::start(dir.path(), &config(4, 1), &Metrics::new()).err().unwrap();
+
+    assert!(matches!(err, EngineError::Config(_)), "{err}");
+}

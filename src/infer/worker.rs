@@ -1,0 +1,182 @@
+//! Worker threads: each owns one replica of a model (tch tensors are `Send`, not `Sync`) and runs
+//! forward passes on the batches its model's queue assembles.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tch::{Device, Kind, Tensor};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::pace::Pace;
+use super::queue::{Batch, Entry};
+use super::{EngineError, InferError};
+use crate::metrics::Metrics;
+use crate::model::{load_model, LoadedModel};
+
+/// What every worker of one model shares.
+pub struct WorkerSpec {
+    pub dir: PathBuf,
+    pub device: Device,
+    pub torch_threads: usize,
+    /// Images in the warm-up batch: the largest batch the queue will send, so that allocations
+    /// and kernel choices for it happen before the first request.
+    pub warmup_images: usize,
+    pub metrics: Metrics,
+    pub pace: Arc<Pace>,
+}
+
+/// Starts `count` workers reading `batches`; returns once each has loaded its replica and run its
+/// warm-up batch, or with the first failure (the others then stop when `batches` closes).
+pub fn spawn_workers(spec: WorkerSpec, count: usize, batches: mpsc::Receiver<Batch>) -> Result<(), EngineError> {
+    // Workers take turns on one receiver: whoever holds the lock waits for the next batch.
+    let batches = Arc::new(Mutex::new(batches));
+    let spec = Arc::new(spec);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let name = model_name(&spec.dir);
+    for index in 0..count {
+        let (spec, batches, ready) = (Arc::clone(&spec), Arc::clone(&batches), ready_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("infer-{name}-{index}"))
+            .spawn(move || {
+                let model = match start(&spec) {
+                    Ok(model) => {
+                        let _ = ready.send(Ok(()));
+                        model
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                drop(ready);
+                serve(&model, &spec, &batches);
+            })
+            .map_err(|e| EngineError::Config(format!("cannot start a worker thread: {e}")))?;
+    }
+    drop(ready_tx);
+    for _ in 0..count {
+        ready_rx.recv().map_err(|_| EngineError::Warmup {
+            model: name.clone(),
+            reason: "a worker thread died while loading".into(),
+        })??;
+    }
+    Ok(())
+}
+
+fn model_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Loads this worker's replica and runs the warm-up batch through it.
+fn start(spec: &WorkerSpec) -> Result<LoadedModel, EngineError> {
+    // Intra-op threads are per calling thread (OpenMP), so each worker sets its own.
+    tch::set_num_threads(spec.torch_threads as i32);
+    let model = load_model(&spec.dir, spec.device)?;
+    let arch = &model.card.architecture;
+    let warmup = Tensor::zeros(
+        [spec.warmup_images as i64, arch.in_channels, arch.height, arch.width],
+        (Kind::Float, Device::Cpu),
+    );
+    let warmup_failed = |reason: String| EngineError::Warmup {
+        model: model.card.name.clone(),
+        reason,
+    };
+    let shape = catch_unwind(AssertUnwindSafe(|| model.embed(&warmup).size()))
+        .map_err(|panic| warmup_failed(panic_message(&*panic)))?;
+    if shape != [spec.warmup_images as i64, arch.embedding_dim] {
+        return Err(warmup_failed(format!(
+            "output shape {shape:?}, the card promises [{}, {}]",
+            spec.warmup_images, arch.embedding_dim
+        )));
+    }
+    Ok(model)
+}
+
+/// Runs batches until the queue's assembly task stops.
+fn serve(model: &LoadedModel, spec: &WorkerSpec, batches: &Mutex<mpsc::Receiver<Batch>>) {
+    loop {
+        // A poisoned lock only means another worker panicked while waiting; the receiver is intact.
+        let next = batches.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        match next {
+            Some(batch) => run_batch(model, spec, batch),
+            None => return,
+        }
+    }
+}
+
+fn run_batch(model: &LoadedModel, spec: &WorkerSpec, batch: Batch) {
+    let now = Instant::now();
+    let entries: Vec<Entry> = batch
+        .entries
+        .into_iter()
+        .filter_map(|mut entry| {
+            entry.leave_queue();
+            // The batch may have waited for a free worker; look again.
+            let entry = entry.keep_if_wanted(now)?;
+            spec.metrics
+                .queue_wait_seconds
+                .observe((now - entry.enqueued).as_secs_f64());
+            Some(entry)
+        })
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    let images: usize = entries.iter().map(Entry::images).sum();
+    spec.metrics.batch_size.observe(images as f64);
+
+    let started = std::time::Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| forward(model, &entries)));
+    let took = started.elapsed();
+    spec.metrics.inference_duration_seconds.observe(took.as_secs_f64());
+    spec.pace.record(took);
+
+    match result {
+        Ok(rows) => {
+            let mut rows = rows.into_iter();
+            for entry in entries {
+                let mine: Vec<Vec<f32>> = rows.by_ref().take(entry.images()).collect();
+                entry.answer(Ok(mine));
+            }
+        }
+        Err(panic) => {
+            // Inputs were checked against the card before queueing, so this is a libtorch failure
+            // (e.g. out of device memory): the callers get an error, the worker lives on.
+            tracing::error!(model = %model.card.name, images, error = %panic_message(&*panic), "forward pass failed");
+            for entry in entries {
+                entry.answer(Err(InferError::WorkerGone));
+            }
+        }
+    }
+}
+
+/// Stacks every entry's images into one `[N, C, H, W]` tensor and returns the `N` embeddings in order.
+fn forward(model: &LoadedModel, entries: &[Entry]) -> Vec<Vec<f32>> {
+    let arch = &model.card.architecture;
+    let images: usize = entries.iter().map(Entry::images).sum();
+    let mut flat = Vec::with_capacity(images * (arch.in_channels * arch.height * arch.width) as usize);
+    for input in entries.iter().flat_map(|e| &e.inputs) {
+        flat.extend_from_slice(input);
+    }
+    let batch = Tensor::from_slice(&flat).view([images as i64, arch.in_channels, arch.height, arch.width]);
+    let out = model
+        .embed(&batch)
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous();
+    let dim = out.size()[1] as usize;
+    let values = Vec::<f32>::try_from(out.view([-1])).expect("a CPU float tensor converts to Vec<f32>; this is a bug");
+    values.chunks(dim).map(<[f32]>::to_vec).collect()
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic without a message".into())
+}
