@@ -4,6 +4,7 @@
 //! is printed as pretty JSON on stdout, or, for an error status, the problem JSON on stderr with a
 //! non-zero exit.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,8 +138,12 @@ impl Answer {
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     let answer = send(&command).await?;
     if answer.status.is_success() {
-        println!("{}", answer.pretty());
-        Ok(())
+        let mut stdout = std::io::stdout().lock();
+        match writeln!(stdout, "{}", answer.pretty()) {
+            // The reader closed the pipe (`| head`): its choice, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            written => written.context("cannot write the answer"),
+        }
     } else {
         eprintln!("{}", answer.pretty());
         bail!("the server answered {}", answer.status)

@@ -14,6 +14,10 @@ use crate::metrics::Metrics;
 use crate::model::store::{read_card, CARD_FILE};
 use crate::model::{device_label, select_device, ModelCard, ModelError};
 
+/// The warm-up batch is the largest batch the queue sends, up to this: enough to allocate and pick
+/// kernels for real batch shapes, without a huge zero batch when `max_batch_size` is set very high.
+const MAX_WARMUP_IMAGES: usize = 64;
+
 /// Cheap to clone; shared by every handler. Dropping the last clone closes the queues, which stops
 /// the assembly tasks and then the workers.
 #[derive(Clone)]
@@ -68,7 +72,7 @@ impl Engine {
                 dir: dir.clone(),
                 device,
                 torch_threads: config.torch_threads,
-                warmup_images: config.max_batch_size,
+                warmup_images: config.max_batch_size.min(MAX_WARMUP_IMAGES),
                 metrics: metrics.clone(),
                 pace: Arc::clone(&pace),
             };

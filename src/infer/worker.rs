@@ -20,8 +20,8 @@ pub struct WorkerSpec {
     pub dir: PathBuf,
     pub device: Device,
     pub torch_threads: usize,
-    /// Images in the warm-up batch: the largest batch the queue will send, so that allocations
-    /// and kernel choices for it happen before the first request.
+    /// Images in the warm-up batch, so that allocations and kernel choices for real batch shapes
+    /// happen before the first request.
     pub warmup_images: usize,
     pub metrics: Metrics,
     pub pace: Arc<Pace>,

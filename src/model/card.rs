@@ -193,6 +193,8 @@ pub struct TrainingSummary {
     pub negatives_per_positive: usize,
     /// Whether every pair within a batch was trained on.
     pub all_pairs: bool,
+    /// Whether mirrored and transposed copies of the training classes were added as classes.
+    pub mirror_classes: bool,
     pub seconds: f64,
 }
 

@@ -204,6 +204,7 @@ mod tests {
                 augment: false,
                 negatives_per_positive: 1,
                 all_pairs: false,
+                mirror_classes: false,
                 seconds: 0.0,
             },
             weights: Weights {

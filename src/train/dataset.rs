@@ -45,6 +45,25 @@ impl Dataset {
         }
     }
 
+    /// Adds a mirrored copy (left–right) and a transposed copy of every sample, each as a class of its
+    /// own: `classes × 3` classes that differ in shape but share strokes, so the embedding learns more
+    /// general features than the training classes alone ask for. (No composition of the two, which
+    /// would be a half-turn and could turn one digit into another, such as 6 into 9.)
+    pub fn with_mirrored_classes(&self) -> Dataset {
+        let k = self.class_names.len();
+        let images = Tensor::cat(&[self.images.shallow_clone(), self.images.flip([3]), self.images.transpose(2, 3)], 0);
+        let labels = [0, k, 2 * k].iter().flat_map(|&offset| self.labels.iter().map(move |&l| l + offset)).collect();
+        let class_names = ["", "mirrored ", "transposed "]
+            .iter()
+            .flat_map(|prefix| self.class_names.iter().map(move |name| format!("{prefix}{name}")))
+            .collect();
+        Dataset {
+            images,
+            labels,
+            class_names,
+        }
+    }
+
     /// Keeps only the samples whose class is in `classes`.
     pub fn filter_classes(&self, classes: &[usize]) -> Dataset {
         let keep: Vec<usize> = (0..self.len()).filter(|&i| classes.contains(&self.labels[i])).collect();
@@ -125,6 +144,22 @@ pub fn stratified_split(data: &Dataset, test_fraction: f64, validation_fraction:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirrored_classes_are_new_classes() {
+        let images = Tensor::arange(2 * 4 * 4, (tch::Kind::Float, tch::Device::Cpu)).view([2, 1, 4, 4]);
+        let data = Dataset {
+            images,
+            labels: vec![0, 1],
+            class_names: vec!["a".into(), "b".into()],
+        };
+        let more = data.with_mirrored_classes();
+        assert_eq!(more.labels, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(more.class_names[3], "mirrored b");
+        assert_eq!(more.images.size(), vec![6, 1, 4, 4]);
+        assert_eq!(more.images.get(2).get(0).get(0).get(0).double_value(&[]), 3.0, "first row reversed");
+        assert_eq!(more.images.get(4).get(0).get(0).get(1).double_value(&[]), 4.0, "rows become columns");
+    }
 
     #[test]
     fn split_is_stratified_disjoint_complete_and_seeded() {

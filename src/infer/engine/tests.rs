@@ -83,6 +83,8 @@ fn save_random_model(dir: &Path, name: &str, seed: i64) {
             positive_margin: 0.0,
             augment: false,
             negatives_per_positive: 1,
+            all_pairs: false,
+            mirror_classes: false,
             seconds: 0.0,
         },
         weights: Weights {
