@@ -4,19 +4,14 @@
 
 ARG RUST_VERSION=1.95
 ARG TORCH_VERSION=2.11.0
-# The CPU-only wheels keep the image small. The default PyPI index gives the CUDA build instead
-# (about 4.6 GB); its CUDA libraries are loaded at run time, so this image would not carry them.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
 ARG TORCH_VERSION
-ARG TORCH_INDEX_URL
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv libfontconfig1-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-        --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "torch==$TORCH_VERSION"
 # torch-sys asks the first python3 on PATH where libtorch is.
 ENV PATH=/opt/venv/bin:$PATH \
     LIBTORCH_USE_PYTORCH=1
@@ -29,7 +24,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin simverify \
     && cp target/release/simverify /usr/local/bin/simverify
-# Exactly the torch libraries the binary loads (ldd follows them transitively), nothing else.
+# Exactly the torch libraries the binary loads (ldd follows them transitively), nothing else: the
+# image runs on CPU. (The CUDA libraries, loaded only on demand, stay in the builder.)
 RUN mkdir -p /opt/libtorch/lib \
     && ldd /usr/local/bin/simverify | awk '$3 ~ /^\/opt\/venv\// { print $3 }' | xargs -r cp -L -t /opt/libtorch/lib \
     && ls -l /opt/libtorch/lib

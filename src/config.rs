@@ -34,7 +34,7 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub workers: u64,
 
-    /// libtorch intra-op threads per worker; 0 shares the CPU cores among the workers.
+    /// libtorch intra-op threads per worker; 0 leaves one core for HTTP and decoding and shares the rest among the workers.
     #[arg(long, env = "SIMVERIFY_TORCH_THREADS", default_value_t = 0)]
     pub torch_threads: usize,
 
@@ -42,8 +42,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_MAX_BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_batch_size: u64,
 
-    /// How long a batch waits for more images once its first one arrived, in milliseconds.
-    #[arg(long, env = "SIMVERIFY_MAX_BATCH_WAIT_MS", default_value_t = 2)]
+    /// How long a batch waits for more images once its first one arrived, in milliseconds. With 0 a
+    /// batch takes what is waiting when a worker frees up: batches still form under load, and a lone
+    /// request never waits.
+    #[arg(long, env = "SIMVERIFY_MAX_BATCH_WAIT_MS", default_value_t = 0)]
     pub max_batch_wait_ms: u64,
 
     /// Images waiting for a worker beyond which new requests are refused at once (503 + Retry-After).
@@ -120,7 +122,9 @@ impl ServeConfig {
     pub fn engine_config(&self) -> EngineConfig {
         let workers = self.workers as usize;
         let torch_threads = if self.torch_threads == 0 {
-            (available_cores() / workers).max(1)
+            // OpenMP threads that compete with the HTTP and decode threads for every core slow a
+            // forward pass many times over; one core kept free avoids that.
+            (available_cores().saturating_sub(1) / workers).max(1)
         } else {
             self.torch_threads
         };

@@ -1,12 +1,12 @@
 //! The batching queue and the worker pool: preprocessed images in, embeddings out. Handlers never see a `Tensor`.
 //!
-//! Per model: a bounded [`queue::Queue`] (capacity counted in images) takes submissions; a tokio task
-//! ([`queue::assemble_batches`]) gathers them into batches within a fill window; worker threads
-//! ([`worker`]), each owning a model replica, run the forward passes and answer through `oneshot`s.
+//! Per model: a bounded queue (`queue.rs`, capacity counted in images) takes submissions; a tokio task
+//! gathers them into batches within a fill window; worker threads (`worker.rs`), each owning a model
+//! replica, run the forward passes and answer through `oneshot`s. `engine.rs` ties them together.
 
 mod engine;
 mod pace;
-pub mod queue;
+mod queue;
 mod worker;
 
 use std::time::Duration;

@@ -75,12 +75,6 @@ pub struct Batch {
     pub entries: Vec<Entry>,
 }
 
-impl Batch {
-    pub fn images(&self) -> usize {
-        self.entries.iter().map(Entry::images).sum()
-    }
-}
-
 /// Queue capacity held by one entry; gives it back (and lowers the depth gauge) when dropped.
 struct QueueSlot {
     _permit: OwnedSemaphorePermit,
@@ -161,8 +155,11 @@ impl Queue {
 /// A batch opens with its first entry and leaves when it holds `max_batch_size` images, when the
 /// next entry would not fit (that entry opens the next batch), or `max_batch_wait` after the first
 /// entry arrived. An entry larger than `max_batch_size` travels alone. Entries whose caller has gone
-/// or whose deadline has passed are dropped or answered here, not computed. `send` waits while every
-/// worker is busy, so batches grow with the load instead of piling up.
+/// or whose deadline has passed are dropped or answered here, not computed.
+///
+/// A batch is only opened once the hand-off to the workers has room: while every worker is busy,
+/// entries wait in the queue, where the next batch still gathers them, so batches grow with the
+/// load instead of being closed early and piling up.
 pub async fn assemble_batches(
     mut entries: mpsc::UnboundedReceiver<Entry>,
     batches: mpsc::Sender<Batch>,
@@ -171,6 +168,10 @@ pub async fn assemble_batches(
     let max = policy.max_batch_size.max(1);
     let mut held_over: Option<Entry> = None;
     loop {
+        let Ok(hand_off) = batches.reserve().await else {
+            // The workers are gone; dropping the entries tells their callers so.
+            return;
+        };
         let first = match held_over.take() {
             Some(entry) => entry,
             None => match entries.recv().await {
@@ -185,12 +186,17 @@ pub async fn assemble_batches(
         let mut images = first.images();
         let mut batch = vec![first];
         while images < max {
-            // Biased: entries already waiting join before the window is looked at, so a backlog
-            // always leaves in full batches.
-            let next = tokio::select! {
-                biased;
-                next = entries.recv() => next,
-                () = sleep_until(window_end) => None,
+            let next = if Instant::now() >= window_end {
+                // The window is over (or zero): take only what is already waiting, without a timer,
+                // whose one-tick resolution would add latency for nothing.
+                entries.try_recv().ok()
+            } else {
+                // Biased: entries already waiting join before the timer is looked at.
+                tokio::select! {
+                    biased;
+                    next = entries.recv() => next,
+                    () = sleep_until(window_end) => None,
+                }
             };
             let Some(entry) = next else { break };
             let Some(entry) = entry.keep_if_wanted(Instant::now()) else {
@@ -206,12 +212,8 @@ pub async fn assemble_batches(
         // Deadlines may have passed and callers gone during the window.
         let now = Instant::now();
         let batch: Vec<Entry> = batch.into_iter().filter_map(|e| e.keep_if_wanted(now)).collect();
-        if batch.is_empty() {
-            continue;
-        }
-        if batches.send(Batch { entries: batch }).await.is_err() {
-            // The workers are gone; dropping the entries tells their callers so.
-            return;
+        if !batch.is_empty() {
+            hand_off.send(Batch { entries: batch });
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod device;
 pub mod distance;
 pub mod net;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use card::{Architecture, ModelCard, Preprocessing};
 pub use device::{device_label, select_device, DeviceSetting};

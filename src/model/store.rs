@@ -141,87 +141,13 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::card::*;
-
-    fn tiny_card() -> ModelCard {
-        let figures = PairFigures {
-            classes: "0-1".into(),
-            pairs: 0,
-            roc_auc: 0.0,
-            eer: 0.0,
-            accuracy_at_0_5: 0.0,
-            accuracy_at_threshold: 0.0,
-            tar_at_far_1e_2: 0.0,
-            tar_at_far_1e_3: 0.0,
-        };
-        ModelCard {
-            format_version: CARD_FORMAT_VERSION,
-            name: "tiny".into(),
-            description: "test".into(),
-            architecture: Architecture {
-                embedding_dim: 8,
-                ..Architecture::seed(1, 12, 12)
-            },
-            preprocessing: Preprocessing {
-                color: ColorMode::Grayscale,
-                width: 12,
-                height: 12,
-                resize: ResizeMode::Stretch,
-                content_box: None,
-                mean: vec![0.0],
-                std: vec![1.0],
-                polarity: Polarity::AsIs,
-            },
-            distance: "euclidean".into(),
-            decision: Decision {
-                threshold: 0.5,
-                method: "test".into(),
-            },
-            calibration: Calibration {
-                method: "platt".into(),
-                a: 1.0,
-                b: 0.0,
-            },
-            evaluation: Evaluation {
-                test: figures,
-                unseen_classes: None,
-            },
-            training: TrainingSummary {
-                data: "none".into(),
-                classes: "0-1".into(),
-                train_samples: 0,
-                validation_samples: 0,
-                test_samples: 0,
-                seed: 0,
-                epochs: 0,
-                best_epoch: 0,
-                batch_size: 0,
-                learning_rate: 0.0,
-                weight_decay: 0.0,
-                loss: "contrastive".into(),
-                margin: 1.0,
-                positive_margin: 0.0,
-                augment: false,
-                negatives_per_positive: 1,
-                all_pairs: false,
-                mirror_classes: false,
-                seconds: 0.0,
-            },
-            weights: Weights {
-                file: String::new(),
-                sha256: String::new(),
-            },
-        }
-    }
+    use crate::model::testing::save_random;
 
     /// A randomly initialised model saved to a fresh directory, and its embeddings of `batch`.
     fn saved_model(batch: &Tensor) -> (tempfile::TempDir, Tensor) {
         let dir = tempfile::tempdir().unwrap();
-        let mut card = tiny_card();
-        let vs = nn::VarStore::new(Device::Cpu);
-        let net = EmbeddingNet::new(&vs.root(), &card.architecture);
+        let (_vs, net) = save_random(dir.path(), "tiny", 12, 8, 1);
         let before = tch::no_grad(|| net.forward_t(batch, false));
-        save_model(dir.path(), &mut card, &vs).unwrap();
         (dir, before)
     }
 
@@ -235,7 +161,6 @@ mod tests {
         assert!(before.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
         assert!(loaded.embed(&batch).equal(&before), "weights must round-trip exactly");
     }
-
     #[test]
     fn tampered_weights_are_refused_with_a_clear_error() {
         let batch = Tensor::zeros([1, 1, 12, 12], (tch::Kind::Float, Device::Cpu));

@@ -51,8 +51,18 @@ impl Dataset {
     /// would be a half-turn and could turn one digit into another, such as 6 into 9.)
     pub fn with_mirrored_classes(&self) -> Dataset {
         let k = self.class_names.len();
-        let images = Tensor::cat(&[self.images.shallow_clone(), self.images.flip([3]), self.images.transpose(2, 3)], 0);
-        let labels = [0, k, 2 * k].iter().flat_map(|&offset| self.labels.iter().map(move |&l| l + offset)).collect();
+        let images = Tensor::cat(
+            &[
+                self.images.shallow_clone(),
+                self.images.flip([3]),
+                self.images.transpose(2, 3),
+            ],
+            0,
+        );
+        let labels = [0, k, 2 * k]
+            .iter()
+            .flat_map(|&offset| self.labels.iter().map(move |&l| l + offset))
+            .collect();
         let class_names = ["", "mirrored ", "transposed "]
             .iter()
             .flat_map(|prefix| self.class_names.iter().map(move |name| format!("{prefix}{name}")))
@@ -157,8 +167,16 @@ mod tests {
         assert_eq!(more.labels, vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(more.class_names[3], "mirrored b");
         assert_eq!(more.images.size(), vec![6, 1, 4, 4]);
-        assert_eq!(more.images.get(2).get(0).get(0).get(0).double_value(&[]), 3.0, "first row reversed");
-        assert_eq!(more.images.get(4).get(0).get(0).get(1).double_value(&[]), 4.0, "rows become columns");
+        assert_eq!(
+            more.images.get(2).get(0).get(0).get(0).double_value(&[]),
+            3.0,
+            "first row reversed"
+        );
+        assert_eq!(
+            more.images.get(4).get(0).get(0).get(1).double_value(&[]),
+            4.0,
+            "rows become columns"
+        );
     }
 
     #[test]

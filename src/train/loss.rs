@@ -25,14 +25,19 @@ pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, 
     let n = embeddings.size()[0];
     let options = (Kind::Float, embeddings.device());
     let diff = embeddings.unsqueeze(1) - embeddings.unsqueeze(0);
-    let distance = diff.square().sum_dim_intlist(2, false, Kind::Float).clamp_min(EPSILON).sqrt();
+    let distance = diff
+        .square()
+        .sum_dim_intlist(2, false, Kind::Float)
+        .clamp_min(EPSILON)
+        .sqrt();
     let upper = Tensor::ones([n, n], options).triu(1);
     let same = labels.unsqueeze(1).eq_tensor(&labels.unsqueeze(0)).to_kind(Kind::Float);
     let positive_mask: Tensor = &upper * &same;
     let negative_mask: Tensor = &upper * (same.ones_like() - &same);
     let pull = (&distance - positive_margin).clamp_min(0.0).square();
     let push = (distance.neg() + margin).clamp_min(0.0).square();
-    let mean_over = |values: Tensor, mask: &Tensor| (values * mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
+    let mean_over =
+        |values: Tensor, mask: &Tensor| (values * mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
     (mean_over(pull, &positive_mask) + mean_over(push, &negative_mask)) * 0.5
 }
 
@@ -54,7 +59,10 @@ mod tests {
         // A positive margin of 0.3: the similar pair at 0.5 costs (0.2)², the one at 0 nothing.
         let relaxed = f64::try_from(contrastive(&d, &y, 1.0, 0.3)).unwrap();
         let expected_relaxed = (0.04 + 0.5625) / 4.0;
-        assert!((relaxed - expected_relaxed).abs() < 1e-6, "{relaxed} != {expected_relaxed}");
+        assert!(
+            (relaxed - expected_relaxed).abs() < 1e-6,
+            "{relaxed} != {expected_relaxed}"
+        );
     }
 
     #[test]

@@ -185,7 +185,14 @@ pub fn pair_grid(path: &Path, images: &Tensor, pairs: &[Pair], distances: &[f64]
     let cell = ((2 * w as i32 + gap + pair_gap) * SCALE, h as i32 * SCALE + 28);
     let size = ((cell.0 * COLS as i32) as u32, (cell.1 * ROWS as i32) as u32);
     save_png(path, size, |root| {
-        for (k, (pair, &d)) in pairs.iter().zip(distances).take(COLS * ROWS).enumerate() {
+        // Pairs spread evenly over the list, so that every class shows, in (positive, negative) steps.
+        let shown = (COLS * ROWS / 2).min(pairs.len() / 2);
+        let picks = (0..shown).flat_map(|k| {
+            let first = 2 * (k * (pairs.len() / 2) / shown.max(1));
+            [first, first + 1]
+        });
+        for (k, i) in picks.enumerate() {
+            let (pair, d) = (&pairs[i], distances[i]);
             let (x0, y0) = ((k % COLS) as i32 * cell.0, (k / COLS) as i32 * cell.1);
             for (side, index) in [pair.a, pair.b].into_iter().enumerate() {
                 // Show the first channel, min-max scaled, whatever the normalisation.

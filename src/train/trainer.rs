@@ -161,7 +161,12 @@ fn batch_loss(net: &EmbeddingNet, data: &Dataset, pairs: &[Pair], config: &Train
     let similar = Tensor::from_slice(&pairs.iter().map(|p| f32::from(u8::from(p.similar))).collect::<Vec<_>>())
         .to_kind(Kind::Float)
         .to_device(config.device);
-    contrastive(&euclidean(&halves[0], &halves[1]), &similar, config.margin, config.positive_margin)
+    contrastive(
+        &euclidean(&halves[0], &halves[1]),
+        &similar,
+        config.margin,
+        config.positive_margin,
+    )
 }
 
 fn validation_loss(net: &EmbeddingNet, data: &Dataset, pairs: &[Pair], config: &TrainConfig) -> f64 {
@@ -204,7 +209,10 @@ impl Progress {
 
     fn epoch_done(&self, s: &EpochStats, epochs: usize) {
         let eta = self.started.elapsed().as_secs_f64() / s.epoch as f64 * (epochs - s.epoch) as f64;
-        let unseen = s.unseen_auc.map(|auc| format!("  unseen AUC {auc:.4}")).unwrap_or_default();
+        let unseen = s
+            .unseen_auc
+            .map(|auc| format!("  unseen AUC {auc:.4}"))
+            .unwrap_or_default();
         let line = format!(
             "epoch {}/{}  train loss {:.4}  validation loss {:.4}  validation AUC {:.4}{unseen}  ETA {:.0}s",
             s.epoch, epochs, s.train_loss, s.validation_loss, s.validation_auc, eta

@@ -6,93 +6,18 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::nn;
 use tokio::time::Instant;
 
 use super::*;
-use crate::model::card::{
-    Architecture, Calibration, ColorMode, Decision, Evaluation, PairFigures, Polarity, Preprocessing, ResizeMode,
-    TrainingSummary, Weights, CARD_FORMAT_VERSION,
-};
 use crate::model::distance::euclidean_vec;
-use crate::model::{save_model, DeviceSetting, EmbeddingNet};
+use crate::model::DeviceSetting;
 
 const SIDE: i64 = 12;
 const INPUT_LEN: usize = (SIDE * SIDE) as usize;
 
 /// Saves a randomly initialised model named `name` into `dir/name`.
 fn save_random_model(dir: &Path, name: &str, seed: i64) {
-    tch::manual_seed(seed);
-    let vs = nn::VarStore::new(tch::Device::Cpu);
-    let mut architecture = Architecture::seed(1, SIDE, SIDE);
-    architecture.embedding_dim = 16;
-    let _net = EmbeddingNet::new(&vs.root(), &architecture);
-    let figures = PairFigures {
-        classes: "0-9".into(),
-        pairs: 0,
-        roc_auc: 0.5,
-        eer: 0.5,
-        accuracy_at_0_5: 0.5,
-        accuracy_at_threshold: 0.5,
-        tar_at_far_1e_2: 0.0,
-        tar_at_far_1e_3: 0.0,
-    };
-    let mut card = ModelCard {
-        format_version: CARD_FORMAT_VERSION,
-        name: name.into(),
-        description: "random weights for engine tests".into(),
-        architecture,
-        preprocessing: Preprocessing {
-            color: ColorMode::Grayscale,
-            width: SIDE as u32,
-            height: SIDE as u32,
-            resize: ResizeMode::Stretch,
-            content_box: None,
-            mean: vec![0.0],
-            std: vec![1.0],
-            polarity: Polarity::AsIs,
-        },
-        distance: "euclidean".into(),
-        decision: Decision {
-            threshold: 0.5,
-            method: "fixed".into(),
-        },
-        calibration: Calibration {
-            method: "platt".into(),
-            a: 1.0,
-            b: 0.0,
-        },
-        evaluation: Evaluation {
-            test: figures,
-            unseen_classes: None,
-        },
-        training: TrainingSummary {
-            data: "none".into(),
-            classes: "0-9".into(),
-            train_samples: 0,
-            validation_samples: 0,
-            test_samples: 0,
-            seed: seed as u64,
-            epochs: 0,
-            best_epoch: 0,
-            batch_size: 0,
-            learning_rate: 0.0,
-            weight_decay: 0.0,
-            loss: "none".into(),
-            margin: 1.0,
-            positive_margin: 0.0,
-            augment: false,
-            negatives_per_positive: 1,
-            all_pairs: false,
-            mirror_classes: false,
-            seconds: 0.0,
-        },
-        weights: Weights {
-            file: String::new(),
-            sha256: String::new(),
-        },
-    };
-    save_model(&dir.join(name), &mut card, &vs).unwrap();
+    crate::model::testing::save_random(&dir.join(name), name, SIDE, 16, seed);
 }
 
 fn config(max_batch_size: usize, workers: usize) -> EngineConfig {

@@ -36,6 +36,10 @@ fn images(tag: f32, n: usize) -> Vec<Vec<f32>> {
     (0..n).map(|i| vec![tag + i as f32 / 100.0]).collect()
 }
 
+fn image_count(batch: &Batch) -> usize {
+    batch.entries.iter().map(Entry::images).sum()
+}
+
 fn tags(batch: &Batch) -> Vec<f32> {
     batch.entries.iter().map(|e| e.inputs[0][0]).collect()
 }
@@ -52,7 +56,7 @@ async fn a_batch_waits_up_to_the_window_for_more() {
     let batch = h.batches.recv().await.unwrap();
 
     assert_eq!(tags(&batch), [1.0, 2.0]);
-    assert_eq!(batch.images(), 3);
+    assert_eq!(image_count(&batch), 3);
     // The window runs from the first entry's arrival, not the last one's.
     let waited = Instant::now() - start;
     assert!(
@@ -80,6 +84,32 @@ async fn a_full_batch_leaves_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn while_the_workers_are_busy_the_next_batch_keeps_gathering() {
+    // No fill window at all: batching comes only from entries arriving while the workers are busy.
+    let mut h = harness(64, 8, Duration::ZERO);
+    let deadline = Instant::now() + FAR;
+
+    let _a = h.queue.submit(images(1.0, 1), deadline).unwrap();
+    tokio::task::yield_now().await;
+    // The first batch waits in the hand-off, unread: every worker is busy.
+    let later: Vec<_> = [2.0, 3.0, 4.0]
+        .into_iter()
+        .map(|tag| h.queue.submit(images(tag, 1), deadline).unwrap())
+        .collect();
+    tokio::task::yield_now().await;
+    let first = h.batches.recv().await.unwrap();
+    let second = h.batches.recv().await.unwrap();
+
+    assert_eq!(tags(&first), [1.0]);
+    assert_eq!(
+        tags(&second),
+        [2.0, 3.0, 4.0],
+        "entries that arrived meanwhile travel together"
+    );
+    drop(later);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_submission_is_never_split_across_batches() {
     let mut h = harness(64, 4, WAIT);
     let deadline = Instant::now() + FAR;
@@ -92,9 +122,9 @@ async fn a_submission_is_never_split_across_batches() {
     let third = h.batches.recv().await.unwrap();
 
     // 3 + 2 exceeds 4: the pair opens the next batch whole; 6 images exceed any batch and travel alone.
-    assert_eq!((tags(&first), first.images()), (vec![1.0], 3));
-    assert_eq!((tags(&second), second.images()), (vec![2.0], 2));
-    assert_eq!((tags(&third), third.images()), (vec![3.0], 6));
+    assert_eq!((tags(&first), image_count(&first)), (vec![1.0], 3));
+    assert_eq!((tags(&second), image_count(&second)), (vec![2.0], 2));
+    assert_eq!((tags(&third), image_count(&third)), (vec![3.0], 6));
     let inputs: Vec<f32> = third.entries[0].inputs.iter().map(|x| x[0]).collect();
     assert_eq!(
         inputs,
