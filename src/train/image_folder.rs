@@ -56,3 +56,59 @@ fn has_image_extension(path: &Path) -> bool {
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::card::{ColorMode, Polarity, ResizeMode};
+
+    fn rgb_pp() -> Preprocessing {
+        Preprocessing {
+            color: ColorMode::Rgb,
+            width: 16,
+            height: 16,
+            resize: ResizeMode::Stretch,
+            content_box: None,
+            mean: vec![0.5; 3],
+            std: vec![0.5; 3],
+            polarity: Polarity::AsIs,
+        }
+    }
+
+    #[test]
+    fn loads_one_class_per_folder_in_name_order() {
+        let root = tempfile::tempdir().unwrap();
+        for (class, shade, count) in [("shoes", 250u8, 3), ("bags", 10, 2)] {
+            let dir = root.path().join(class);
+            std::fs::create_dir(&dir).unwrap();
+            for i in 0..count {
+                let image = image::RgbImage::from_pixel(20 + i, 30, image::Rgb([shade, shade, shade]));
+                image.save(dir.join(format!("{i}.png"))).unwrap();
+            }
+            std::fs::write(dir.join("notes.txt"), "not an image").unwrap();
+        }
+
+        let data = load(root.path(), &rgb_pp()).unwrap();
+
+        assert_eq!(data.class_names, vec!["bags", "shoes"]);
+        assert_eq!(data.labels, vec![0, 0, 1, 1, 1]);
+        assert_eq!(data.sample_shape(), [3, 16, 16]);
+        let first = data.images.get(0).mean(tch::Kind::Float).double_value(&[]);
+        let last = data.images.get(4).mean(tch::Kind::Float).double_value(&[]);
+        assert!(first < -0.9 && last > 0.9, "dark bags, light shoes: {first} {last}");
+    }
+
+    #[test]
+    fn a_broken_image_is_named_in_the_error() {
+        let root = tempfile::tempdir().unwrap();
+        for class in ["a", "b"] {
+            std::fs::create_dir(root.path().join(class)).unwrap();
+            image::RgbImage::new(4, 4).save(root.path().join(class).join("ok.png")).unwrap();
+        }
+        std::fs::write(root.path().join("b").join("broken.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+
+        let err = format!("{:#}", load(root.path(), &rgb_pp()).unwrap_err());
+
+        assert!(err.contains("broken.png"), "{err}");
+    }
+}
