@@ -221,7 +221,6 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         augment: args.augment,
         negatives_per_positive: args.negatives,
         all_pairs: args.all_pairs,
-        base_classes: args.mirror_classes.then_some(train_set.class_names.len()),
         device,
     };
     let train_samples = train_set.len();

@@ -21,17 +21,7 @@ pub fn contrastive(distance: &Tensor, similar: &Tensor, margin: f64, positive_ma
 /// The same loss over every pair of a batch of embeddings `[N, D]` with class `labels` `[N]`:
 /// N(N−1)/2 pairs instead of N/2, most of them dissimilar, so the two kinds are averaged separately
 /// and weighted equally, as in the seed's balanced pairs.
-///
-/// `groups` `[N]` says which classes are variants of one another (e.g. a class and its mirror
-/// image): two samples of one group but different classes are neither similar nor dissimilar, and
-/// are left out. Pass the labels again when there are no variants.
-pub fn contrastive_all_pairs(
-    embeddings: &Tensor,
-    labels: &Tensor,
-    groups: &Tensor,
-    margin: f64,
-    positive_margin: f64,
-) -> Tensor {
+pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
     let n = embeddings.size()[0];
     let options = (Kind::Float, embeddings.device());
     let diff = embeddings.unsqueeze(1) - embeddings.unsqueeze(0);
@@ -43,8 +33,7 @@ pub fn contrastive_all_pairs(
     let upper = Tensor::ones([n, n], options).triu(1);
     let same = labels.unsqueeze(1).eq_tensor(&labels.unsqueeze(0)).to_kind(Kind::Float);
     let positive_mask: Tensor = &upper * &same;
-    let same_group = groups.unsqueeze(1).eq_tensor(&groups.unsqueeze(0)).to_kind(Kind::Float);
-    let negative_mask: Tensor = &upper * (same_group.ones_like() - &same_group);
+    let negative_mask: Tensor = &upper * (same.ones_like() - &same);
     let pull = (&distance - positive_margin).clamp_min(0.0).square();
     let push = (distance.neg() + margin).clamp_min(0.0).square();
     let mean_over =
@@ -83,11 +72,7 @@ mod tests {
         let labels = Tensor::from_slice(&[0i64, 0, 1]);
         // One similar pair at 0.5 → 0.25. Dissimilar pairs at 0.75 and 0.25 → (0.0625 + 0.5625) / 2.
         let expected = (0.25 + (0.0625 + 0.5625) / 2.0) / 2.0;
-        let loss = f64::try_from(contrastive_all_pairs(&e, &labels, &labels, 1.0, 0.0)).unwrap();
+        let loss = f64::try_from(contrastive_all_pairs(&e, &labels, 1.0, 0.0)).unwrap();
         assert!((loss - expected).abs() < 1e-6, "{loss} != {expected}");
-        // Class 1 as a variant of class 0: only the similar pair is left.
-        let groups = Tensor::from_slice(&[0i64, 0, 0]);
-        let loss = f64::try_from(contrastive_all_pairs(&e, &labels, &groups, 1.0, 0.0)).unwrap();
-        assert!((loss - 0.25 / 2.0).abs() < 1e-6, "{loss}");
     }
 }

@@ -37,9 +37,6 @@ pub struct TrainConfig {
     pub negatives_per_positive: usize,
     /// Train on every pair within a batch, not only the sampled ones.
     pub all_pairs: bool,
-    /// When the training classes include variants (see `Dataset::with_mirrored_classes`), class `l`
-    /// is a variant of class `l % base_classes`, and variants of one class are never dissimilar pairs.
-    pub base_classes: Option<usize>,
     pub device: Device,
 }
 
@@ -157,13 +154,8 @@ fn batch_loss(net: &EmbeddingNet, data: &Dataset, pairs: &[Pair], config: &Train
             .iter()
             .flat_map(|pick| pairs.iter().map(|p| data.labels[pick(p)] as i64))
             .collect();
-        let groups: Vec<i64> = match config.base_classes {
-            Some(base) => labels.iter().map(|l| l % base as i64).collect(),
-            None => labels.clone(),
-        };
         let labels = Tensor::from_slice(&labels).to_device(config.device);
-        let groups = Tensor::from_slice(&groups).to_device(config.device);
-        return contrastive_all_pairs(&embeddings, &labels, &groups, config.margin, config.positive_margin);
+        return contrastive_all_pairs(&embeddings, &labels, config.margin, config.positive_margin);
     }
     let halves = embeddings.chunk(2, 0);
     let similar = Tensor::from_slice(&pairs.iter().map(|p| f32::from(u8::from(p.similar))).collect::<Vec<_>>())
