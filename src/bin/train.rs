@@ -268,7 +268,8 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         name: name.clone(),
         description: format!(
             "Siamese {} embedding of {} (classes {class_desc}), contrastive loss",
-            architecture.name, args.data.data
+            architecture.name,
+            name_of(&args.data.data)
         ),
         architecture,
         preprocessing: pp,

@@ -103,7 +103,9 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         for class in ["a", "b"] {
             std::fs::create_dir(root.path().join(class)).unwrap();
-            image::RgbImage::new(4, 4).save(root.path().join(class).join("ok.png")).unwrap();
+            image::RgbImage::new(4, 4)
+                .save(root.path().join(class).join("ok.png"))
+                .unwrap();
         }
         std::fs::write(root.path().join("b").join("broken.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
 
