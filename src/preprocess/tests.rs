@@ -202,3 +202,26 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn exif_orientation_is_applied() {
+    use image::codecs::png::PngEncoder;
+    use image::{ExtendedColorType, ImageEncoder};
+    // A little-endian Exif block with one entry: Orientation (0x0112) = 6, "rotate 90° clockwise".
+    let exif = vec![
+        0x49, 0x49, 0x2a, 0x00, 0x08, 0x00, 0x00, 0x00, 0x01, 0x00, 0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00,
+        0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    let wide = GrayImage::from_fn(20, 10, |x, _| Luma([if x < 2 { 255 } else { 0 }]));
+    let mut png = Vec::new();
+    let mut encoder = PngEncoder::new(&mut png);
+    encoder.set_exif_metadata(exif).unwrap();
+    encoder
+        .write_image(wide.as_raw(), 20, 10, ExtendedColorType::L8)
+        .unwrap();
+
+    let decoded = decode(&png, &DecodeLimits::default()).unwrap().to_luma8();
+
+    assert_eq!(decoded.dimensions(), (10, 20), "stood upright");
+    assert_eq!(decoded.get_pixel(5, 0).0[0], 255, "the left edge became the top");
+}
