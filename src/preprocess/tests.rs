@@ -5,16 +5,7 @@ use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 use image::{GrayImage, ImageFormat, Luma, Rgba, RgbaImage};
 
 fn mnist_pp() -> Preprocessing {
-    Preprocessing {
-        color: ColorMode::Grayscale,
-        width: 28,
-        height: 28,
-        resize: ResizeMode::Fit,
-        content_box: Some(20),
-        mean: vec![0.0],
-        std: vec![1.0],
-        polarity: Polarity::LightOnDark,
-    }
+    crate::train::mnist::preprocessing()
 }
 
 /// A light bar on black: a stand-in digit "1".

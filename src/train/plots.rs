@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use tch::Tensor;
 
@@ -33,6 +34,29 @@ fn save_png(
 
 fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting: {e}")
+}
+
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws a vertical line at `x` with its legend entry, then the legend box: how the line charts end.
+fn finish_with_marker<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    x: f64,
+    top: f64,
+    label: String,
+    style: ShapeStyle,
+) -> Result<()> {
+    chart
+        .draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, top)], style)))
+        .map_err(plot_err)?
+        .label(label)
+        .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], style));
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(plot_err)
 }
 
 /// Training and validation loss per epoch, with the kept epoch marked.
@@ -69,20 +93,13 @@ pub fn loss_curves(path: &Path, history: &[EpochStats], best_epoch: usize) -> Re
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         }
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(best_epoch as f64, 0.0), (best_epoch as f64, top)],
-                BLACK.mix(0.4),
-            )))
-            .map_err(plot_err)?
-            .label(format!("kept epoch {best_epoch}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(plot_err)
+        finish_with_marker(
+            &mut chart,
+            best_epoch as f64,
+            top,
+            format!("kept epoch {best_epoch}"),
+            BLACK.mix(0.4).stroke_width(1),
+        )
     })
 }
 
@@ -126,20 +143,13 @@ pub fn distance_histogram(path: &Path, distances: &[f64], similar: &[bool], thre
                 .label(name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.45).filled()));
         }
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(threshold, 0.0), (threshold, peak)],
-                BLACK.stroke_width(2),
-            )))
-            .map_err(plot_err)?
-            .label(format!("threshold {threshold:.3}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(plot_err)
+        finish_with_marker(
+            &mut chart,
+            threshold,
+            peak,
+            format!("threshold {threshold:.3}"),
+            BLACK.stroke_width(2),
+        )
     })
 }
 
