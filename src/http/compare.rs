@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::model::distance::euclidean_vec;
 
 use super::deadline::Deadline;
+use super::embedding::{embed_uploads, Embedded};
 use super::error::ApiError;
 use super::images::{ImageData, Upload};
 use super::input::{
@@ -143,20 +144,14 @@ pub async fn compare(
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<CompareInput>,
 ) -> Result<Json<CompareResponse>, ApiError> {
-    let engine = state.engine()?;
-    let model = input.model.unwrap_or_else(|| state.config().default_model.clone());
-    let card = engine.card(&model)?;
-    let inputs = state
-        .decoder()
-        .preprocess(input.images.into(), &card.preprocessing)
-        .await?;
     // Both images travel in one submission, hence in one batch.
-    let embeddings = engine.embed(&model, inputs, deadline).await?;
+    let Embedded {
+        model,
+        card,
+        embeddings,
+    } = embed_uploads(&state, input.model, input.images.into(), deadline).await?;
     let [a, b] = embeddings.as_slice() else {
-        return Err(ApiError::Internal(format!(
-            "the engine answered {} embeddings for 2 images",
-            embeddings.len()
-        )));
+        unreachable!("embed_uploads answers one embedding per image; this is a bug");
     };
     let distance = euclidean_vec(a, b);
     let threshold = input.threshold.unwrap_or(card.decision.threshold);

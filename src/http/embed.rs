@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::deadline::Deadline;
+use super::embedding::{embed_uploads, Embedded};
 use super::error::ApiError;
 use super::images::{ImageData, Upload};
 use super::input::{image_list, parse_model, Field, FieldKind, Form, FromUpload, ImageInput, InputLimits};
@@ -115,18 +116,11 @@ pub async fn embed(
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<EmbedInput>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
-    let engine = state.engine()?;
-    let model = input.model.unwrap_or_else(|| state.config().default_model.clone());
-    let card = engine.card(&model)?;
-    let count = input.images.len();
-    let inputs = state.decoder().preprocess(input.images, &card.preprocessing).await?;
-    let embeddings = engine.embed(&model, inputs, deadline).await?;
-    if embeddings.len() != count {
-        return Err(ApiError::Internal(format!(
-            "the engine answered {} embeddings for {count} images",
-            embeddings.len()
-        )));
-    }
+    let Embedded {
+        model,
+        card,
+        embeddings,
+    } = embed_uploads(&state, input.model, input.images, deadline).await?;
     Ok(Json(EmbedResponse {
         sha256: card.weights.sha256.clone(),
         dimension: embeddings.first().map_or(0, Vec::len),

@@ -5,6 +5,7 @@ mod app;
 pub mod compare;
 mod deadline;
 pub mod embed;
+mod embedding;
 pub mod error;
 pub mod health;
 pub mod images;

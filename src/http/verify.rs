@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::model::distance::euclidean_vec;
 
 use super::deadline::Deadline;
+use super::embedding::{embed_uploads, Embedded};
 use super::error::ApiError;
 use super::images::{ImageData, Upload};
 use super::input::{
@@ -229,21 +230,17 @@ pub async fn verify(
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<VerifyInput>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let engine = state.engine()?;
-    let model = input.model.unwrap_or_else(|| state.config().default_model.clone());
-    let card = engine.card(&model)?;
-    let count = 1 + input.references.len();
-    let mut uploads = Vec::with_capacity(count);
+    let mut uploads = Vec::with_capacity(1 + input.references.len());
     uploads.push(input.candidate);
     uploads.extend(input.references);
-    let inputs = state.decoder().preprocess(uploads, &card.preprocessing).await?;
-    let embeddings = engine.embed(&model, inputs, deadline).await?;
-    let Some((candidate, references)) = embeddings.split_first().filter(|_| embeddings.len() == count) else {
-        return Err(ApiError::Internal(format!(
-            "the engine answered {} embeddings for {count} images",
-            embeddings.len()
-        )));
-    };
+    let Embedded {
+        model,
+        card,
+        embeddings,
+    } = embed_uploads(&state, input.model, uploads, deadline).await?;
+    let (candidate, references) = embeddings
+        .split_first()
+        .expect("embed_uploads answers one embedding per image, the candidate first; this is a bug");
     let distances: Vec<f32> = references.iter().map(|r| euclidean_vec(candidate, r)).collect();
     let distance = input.aggregate.apply(&distances);
     let threshold = input.threshold.unwrap_or(card.decision.threshold);
