@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 pub const CARD_FORMAT_VERSION: u32 = 1;
 /// The name of the seed's convolutional network in `Architecture::name`.
 pub const SEED_CNN: &str = "seed_cnn";
+/// The name of the compact residual network (photos and handwriting) in `Architecture::name`.
+pub const RESNET: &str = "resnet";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelCard {
@@ -37,6 +39,43 @@ pub struct Architecture {
     pub l2_normalize: bool,
     /// Dropout before the dense layer while training (no effect at inference).
     pub dropout: f64,
+    /// The residual network's shape; present exactly when `name` is `resnet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<Residual>,
+}
+
+/// A compact ResNet: a strided stem, stages of basic blocks (two 3×3 convolutions with batch norm and
+/// a shortcut), global pooling, and a linear projection to the embedding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Residual {
+    /// Weighted layers: the stem, two per block, and the projection (shortcut 1×1s not counted).
+    pub depth: usize,
+    /// Output channels of the stem's 3×3 convolution.
+    pub stem_width: i64,
+    /// How much the stem shrinks the input: 1 (none), 2 (a stride-2 convolution) or 4 (then a max pool).
+    pub stem_stride: i64,
+    /// Channels of each stage; every stage after the first halves the resolution.
+    pub stage_widths: Vec<i64>,
+    /// Basic blocks in each stage.
+    pub blocks_per_stage: Vec<usize>,
+    pub pooling: Pooling,
+}
+
+impl Residual {
+    /// The depth these stages give, as `depth` must say.
+    pub fn computed_depth(&self) -> usize {
+        2 + 2 * self.blocks_per_stage.iter().sum::<usize>()
+    }
+}
+
+/// How the last feature map becomes one vector.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Global average pooling.
+    Average,
+    /// Generalised mean pooling, `(mean(x^p))^(1/p)` with a learnt `p`: between average and max.
+    Gem,
 }
 
 impl Architecture {
@@ -51,6 +90,7 @@ impl Architecture {
             final_relu: true,
             l2_normalize: false,
             dropout: 0.0,
+            residual: None,
         }
     }
 
@@ -61,15 +101,45 @@ impl Architecture {
 
     /// Refuses what `EmbeddingNet::new` cannot build.
     pub fn validate(&self) -> Result<(), String> {
-        if self.name != SEED_CNN {
-            return Err(format!("unknown architecture {:?} (known: {SEED_CNN})", self.name));
-        }
-        let (h, w) = Self::seed_cnn_feature_size(self.height, self.width);
-        if h < 1 || w < 1 || !(1..=4).contains(&self.in_channels) || self.embedding_dim < 1 {
-            return Err(format!(
+        let unusable = || {
+            Err(format!(
                 "unusable shape: {} channels, {}x{}, embedding {}",
                 self.in_channels, self.height, self.width, self.embedding_dim
-            ));
+            ))
+        };
+        if !(1..=4).contains(&self.in_channels) || self.embedding_dim < 1 {
+            return unusable();
+        }
+        match (self.name.as_str(), &self.residual) {
+            (SEED_CNN, None) => {
+                let (h, w) = Self::seed_cnn_feature_size(self.height, self.width);
+                if h < 1 || w < 1 {
+                    return unusable();
+                }
+            }
+            (RESNET, Some(r)) => {
+                let stages = r.stage_widths.len();
+                if stages == 0
+                    || r.blocks_per_stage.len() != stages
+                    || r.blocks_per_stage.contains(&0)
+                    || r.stage_widths.iter().chain([&r.stem_width]).any(|&c| !(1..=2048).contains(&c))
+                    || ![1, 2, 4].contains(&r.stem_stride)
+                {
+                    return Err(format!("unusable residual shape: {r:?}"));
+                }
+                if r.depth != r.computed_depth() {
+                    return Err(format!("depth {} does not match the stages ({})", r.depth, r.computed_depth()));
+                }
+                // Each stage after the first halves the stem's output; the last must keep a pixel.
+                let shrink = r.stem_stride << (stages - 1);
+                if self.height < shrink || self.width < shrink {
+                    return unusable();
+                }
+            }
+            (SEED_CNN | RESNET, _) => {
+                return Err(format!("{} needs `residual` exactly when it is {RESNET}", self.name));
+            }
+            (other, _) => return Err(format!("unknown architecture {other:?} (known: {SEED_CNN}, {RESNET})")),
         }
         Ok(())
     }
@@ -114,6 +184,8 @@ pub enum ResizeMode {
     Fit,
     /// Scale each axis independently to the target size (photos).
     Stretch,
+    /// Scale to fit, keep the aspect ratio, pad with the normalisation mean, which the network sees as 0.
+    Letterbox,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

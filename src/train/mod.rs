@@ -4,12 +4,15 @@ pub mod augment;
 pub mod calibrate;
 pub mod classes;
 pub mod dataset;
+pub mod edits;
 pub mod evaluate;
+pub mod hashes;
 pub mod image_folder;
 pub mod loss;
 pub mod metrics;
 pub mod mnist;
 pub mod pairs;
+pub mod photos;
 pub mod plots;
 pub mod trainer;
 

@@ -1,0 +1,1 @@
+//! Perceptual hashes (pHash, dHash): the baseline every photo model is measured against.
