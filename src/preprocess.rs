@@ -2,13 +2,17 @@
 //!
 //! Pure functions, shared by the server and the `train` binary so that both see images the same way.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, Luma, Rgb, RgbImage};
 
 use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
+
+mod jpeg;
+mod resize;
 
 /// The formats we decode; anything else is refused before a decoder runs.
 pub const SUPPORTED_FORMATS: [ImageFormat; 5] = [
@@ -59,21 +63,59 @@ pub enum PreprocessError {
 }
 
 /// Decodes then prepares in one step: what the server does with every uploaded image.
+///
+/// Large JPEGs bound for a small input are decoded at reduced scale (see [`decode_target`]).
 pub fn preprocess(bytes: &[u8], limits: &DecodeLimits, pp: &Preprocessing) -> Result<Vec<f32>, PreprocessError> {
-    let image = decode(bytes, limits)?;
+    let image = decode_for(bytes, limits, decode_target(pp))?;
     Ok(prepare(&image, pp))
+}
+
+/// The smallest image, `(width, height)` after orientation, from which [`prepare`] still makes the
+/// same input for this card; `None` when it needs every pixel.
+///
+/// Stretching and letterboxing shrink the whole picture to the card's size, so a decoder may
+/// deliver anything at least that large on both axes. Grayscale `Fit` crops to the strokes first
+/// (MNIST), and a few strokes in a large scan need the full resolution.
+pub fn decode_target(pp: &Preprocessing) -> Option<(u32, u32)> {
+    match (pp.color, pp.resize) {
+        (ColorMode::Grayscale, ResizeMode::Fit) => None,
+        _ => Some((pp.width, pp.height)),
+    }
 }
 
 /// Decodes the first frame of an image whose format is sniffed from its bytes, EXIF orientation applied.
 ///
 /// A decoder that panics on hostile input is reported as undecodable rather than taking the caller down.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, PreprocessError> {
+    decode_for(bytes, limits, None)
+}
+
+/// [`decode`], allowed to return a smaller image when `target` is given: one at least `target` on
+/// both axes (after EXIF orientation), which only large JPEGs get today.
+///
+/// JPEGs of 10 megapixels or more (below that it does not pay) are decoded by `jpeg-decoder` at
+/// 1/2, 1/4 or 1/8 scale; whenever it fails (or a panic escapes it), the `image` crate decodes the
+/// full image as [`decode`] does. Lossless JPEGs, which the `image` crate cannot read, are decoded
+/// by `jpeg-decoder` at full size.
+pub fn decode_for(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    target: Option<(u32, u32)>,
+) -> Result<DynamicImage, PreprocessError> {
     if bytes.is_empty() {
         return Err(PreprocessError::Empty);
     }
     let format = image::guess_format(bytes).map_err(|_| PreprocessError::UnsupportedFormat("(unrecognised)".into()))?;
     if !SUPPORTED_FORMATS.contains(&format) {
         return Err(PreprocessError::UnsupportedFormat(format!("{format:?}").to_uppercase()));
+    }
+    if format == ImageFormat::Jpeg {
+        // A panic in `jpeg-decoder` only means that the `image` crate gets its turn.
+        if let Ok(decoded) = catch_unwind(AssertUnwindSafe(|| jpeg::decode(bytes, limits, target))) {
+            if let Some(image) = decoded? {
+                return Ok(image);
+            }
+        }
     }
     catch_unwind(AssertUnwindSafe(|| decode_format(bytes, format, limits))).unwrap_or_else(|_| {
         Err(PreprocessError::Undecodable(
@@ -100,10 +142,7 @@ fn decode_format(bytes: &[u8], format: ImageFormat, limits: &DecodeLimits) -> Re
     if width == 0 || height == 0 {
         return Err(PreprocessError::Undecodable("the image has no pixels".into()));
     }
-    if width > limits.max_width
-        || height > limits.max_height
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
+    if exceeds(width, height, limits) {
         return Err(too_large(width, height, limits));
     }
     // A missing or broken EXIF block is no reason to refuse the picture.
@@ -129,6 +168,11 @@ fn too_large_or(
     }
 }
 
+/// Whether a `width × height` image is over the limits.
+fn exceeds(width: u32, height: u32, limits: &DecodeLimits) -> bool {
+    width > limits.max_width || height > limits.max_height || u64::from(width) * u64::from(height) > limits.max_pixels
+}
+
 fn too_large(width: u32, height: u32, limits: &DecodeLimits) -> PreprocessError {
     PreprocessError::TooLarge {
         width,
@@ -140,36 +184,86 @@ fn too_large(width: u32, height: u32, limits: &DecodeLimits) -> PreprocessError 
 }
 
 /// Turns a decoded image into the network's input: `channels × height × width` floats, channel-major.
+///
+/// Transparency is laid over white. Grayscale `Fit` follows MNIST (see `fit_content`); `Stretch`
+/// and `Letterbox` resize the whole picture, the latter padding with the card's mean so that the
+/// border normalises to about 0. RGB `Fit` stretches, as it always has: no card uses it.
 pub fn prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
     let (w, h) = (pp.width, pp.height);
-    let planes: Vec<Vec<f32>> = match pp.color {
+    match pp.color {
         ColorMode::Grayscale => {
-            let mut gray = to_gray_on_white(image);
-            if pp.polarity == Polarity::LightOnDark && border_is_light(&gray) {
-                imageops::invert(&mut gray);
-            }
-            let resized = match (pp.resize, pp.content_box) {
-                (ResizeMode::Fit, Some(content)) => fit_content(&gray, w, h, content.min(w).min(h)),
-                (ResizeMode::Fit, None) => fit_gray(&gray, w, h),
-                (ResizeMode::Stretch, _) => imageops::resize(&gray, w, h, FilterType::Triangle),
+            let resized = match pp.resize {
+                ResizeMode::Fit => {
+                    let mut gray = to_gray_on_white(image);
+                    if pp.polarity == Polarity::LightOnDark && border_is_light(&gray) {
+                        imageops::invert(&mut gray);
+                    }
+                    match pp.content_box {
+                        Some(content) => fit_content(&gray, w, h, content.min(w).min(h)),
+                        None => fit_gray(&gray, w, h),
+                    }
+                }
+                ResizeMode::Stretch | ResizeMode::Letterbox => {
+                    let mut gray = gray_photo(image);
+                    if pp.polarity == Polarity::LightOnDark && border_is_light(&gray) {
+                        imageops::invert(gray.to_mut());
+                    }
+                    if pp.resize == ResizeMode::Letterbox {
+                        resize::letterbox(&gray, w, h, Luma([padding(pp, 0)]))
+                    } else {
+                        resize::stretch(&gray, w, h)
+                    }
+                }
             };
-            vec![resized.pixels().map(|p| f32::from(p.0[0]) / 255.0).collect()]
+            normalise(resized.as_raw(), 1, pp)
         }
         ColorMode::Rgb => {
-            let rgb = imageops::resize(&to_rgb_on_white(image), w, h, FilterType::Triangle);
-            (0..3)
-                .map(|c| rgb.pixels().map(|p| f32::from(p.0[c]) / 255.0).collect())
-                .collect()
+            let rgb = rgb_photo(image);
+            let resized = match pp.resize {
+                ResizeMode::Letterbox => {
+                    resize::letterbox(&rgb, w, h, Rgb([padding(pp, 0), padding(pp, 1), padding(pp, 2)]))
+                }
+                ResizeMode::Stretch | ResizeMode::Fit => resize::stretch(&rgb, w, h),
+            };
+            normalise(resized.as_raw(), 3, pp)
         }
-    };
-    planes
-        .into_iter()
-        .enumerate()
-        .flat_map(|(c, plane)| {
+    }
+}
+
+/// Interleaved bytes of `channels` channels → channel-major `(x / 255 - mean) / std`.
+fn normalise(interleaved: &[u8], channels: usize, pp: &Preprocessing) -> Vec<f32> {
+    (0..channels)
+        .flat_map(|c| {
             let (mean, std) = (pp.mean[c], pp.std[c]);
-            plane.into_iter().map(move |x| (x - mean) / std)
+            interleaved
+                .iter()
+                .skip(c)
+                .step_by(channels)
+                .map(move |&v| (f32::from(v) / 255.0 - mean) / std)
         })
         .collect()
+}
+
+/// The letterbox padding of channel `c`: the byte nearest the card's mean, which normalises to about 0.
+fn padding(pp: &Preprocessing, c: usize) -> u8 {
+    (pp.mean[c] * 255.0).round().clamp(0.0, 255.0) as u8
+}
+
+/// A photo in grayscale, borrowed when it already is 8-bit gray: large photos are not copied for nothing.
+fn gray_photo(image: &DynamicImage) -> Cow<'_, GrayImage> {
+    match image {
+        DynamicImage::ImageLuma8(gray) => Cow::Borrowed(gray),
+        other if !other.color().has_alpha() => Cow::Owned(other.to_luma8()),
+        other => Cow::Owned(to_gray_on_white(other)),
+    }
+}
+
+/// A photo in RGB over white, borrowed when it already is 8-bit RGB.
+fn rgb_photo(image: &DynamicImage) -> Cow<'_, RgbImage> {
+    match image {
+        DynamicImage::ImageRgb8(rgb) => Cow::Borrowed(rgb),
+        other => Cow::Owned(to_rgb_on_white(other)),
+    }
 }
 
 /// Grayscale with transparency laid over white, as a transparent signature or product cut-out reads on paper.
@@ -182,22 +276,53 @@ fn to_rgb_on_white(image: &DynamicImage) -> RgbImage {
     if !image.color().has_alpha() {
         return image.to_rgb8();
     }
-    let rgba = image.to_rgba8();
-    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let p = rgba.get_pixel(x, y).0;
-        let alpha = u16::from(p[3]);
-        let over_white = |c: u8| ((u16::from(c) * alpha + 255 * (255 - alpha)) / 255) as u8;
-        image::Rgb([over_white(p[0]), over_white(p[1]), over_white(p[2])])
-    })
+    // 8-bit RGBA (the usual case) is read in place rather than copied first.
+    let converted;
+    let rgba = match image {
+        DynamicImage::ImageRgba8(rgba) => rgba,
+        other => {
+            converted = other.to_rgba8();
+            &converted
+        }
+    };
+    let over_white: Vec<u8> = rgba
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let alpha = u16::from(p[3]);
+            let over = move |c: u8| ((u16::from(c) * alpha + 255 * (255 - alpha)) / 255) as u8;
+            [over(p[0]), over(p[1]), over(p[2])]
+        })
+        .collect();
+    RgbImage::from_raw(rgba.width(), rgba.height(), over_white).unwrap_or_default()
 }
 
 /// True when the one-pixel frame is mostly light: dark ink on paper rather than MNIST's light strokes on black.
+///
+/// Reads only the frame, so that a large photo costs its perimeter, not its area.
 fn border_is_light(gray: &GrayImage) -> bool {
     let (w, h) = gray.dimensions();
-    let border = gray
-        .enumerate_pixels()
-        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1);
-    let (sum, count) = border.fold((0u64, 0u64), |(s, n), (_, _, p)| (s + u64::from(p.0[0]), n + 1));
+    if w == 0 || h == 0 {
+        return false;
+    }
+    let (mut sum, mut count) = (0u64, 0u64);
+    let mut add = |x: u32, y: u32| {
+        sum += u64::from(gray.get_pixel(x, y).0[0]);
+        count += 1;
+    };
+    // Each frame pixel once: the top and bottom rows whole, then the two sides between them.
+    for x in 0..w {
+        add(x, 0);
+        if h > 1 {
+            add(x, h - 1);
+        }
+    }
+    for y in 1..h.saturating_sub(1) {
+        add(0, y);
+        if w > 1 {
+            add(w - 1, y);
+        }
+    }
     sum > count * 127
 }
 

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use simverify::model::card::{
-    Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Preprocessing, ResizeMode, TrainingSummary,
-    Weights, CARD_FORMAT_VERSION,
+    Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Pooling, Preprocessing, ResizeMode, Residual,
+    TrainingSummary, Weights, CARD_FORMAT_VERSION, RESNET, SEED_CNN,
 };
 use simverify::model::{load_model, save_model, select_device, DeviceSetting};
 use simverify::train::evaluate::{embed_all, evaluation_pairs, figures, pair_distances};
+use simverify::train::photo_pipeline::{evaluate_product_model, train_product_model, PhotoData};
+use simverify::train::self_supervised::{PhotoLoss, PhotoTrainConfig};
 use simverify::train::trainer::{train, TrainConfig};
 use simverify::train::{calibrate, classes, image_folder, metrics, mnist, plots, Dataset, Split};
 
@@ -28,6 +30,106 @@ struct Cli {
 enum Command {
     /// Evaluates a trained model on held-out pairs and prints its figures as JSON.
     Eval(EvalArgs),
+    /// Trains a photo model for near-duplicate detection from a folder of unlabelled images: two random
+    /// edits of one source are a pair, every other image in the batch a negative (NT-Xent).
+    Photos(PhotoArgs),
+}
+
+/// Photo sources are shrunk to at most this side when loaded: edits and a 96-px model need no more.
+const PHOTO_MAX_SIDE: u32 = 160;
+
+/// The residual network's shape: `--architecture resnet`, and every photo model.
+#[derive(Args)]
+struct ResidualArgs {
+    /// Output channels of the stem's convolution.
+    #[arg(long, default_value_t = 32)]
+    stem_width: i64,
+    /// How much the stem shrinks the input: 1, 2 or 4.
+    #[arg(long, default_value_t = 4)]
+    stem_stride: i64,
+    /// Channels of each stage; each stage after the first halves the resolution.
+    #[arg(long, default_value = "32,64,128,256", value_delimiter = ',')]
+    stage_widths: Vec<i64>,
+    /// Basic blocks in each stage.
+    #[arg(long, default_value = "1,1,1,1", value_delimiter = ',')]
+    blocks_per_stage: Vec<usize>,
+    /// Global pooling: `gem` (generalised mean, learnt exponent) or `average`.
+    #[arg(long, default_value = "gem", value_parser = ["gem", "average"])]
+    pooling: String,
+}
+
+impl ResidualArgs {
+    fn residual(&self) -> Residual {
+        let mut residual = Residual {
+            depth: 0,
+            stem_width: self.stem_width,
+            stem_stride: self.stem_stride,
+            stage_widths: self.stage_widths.clone(),
+            blocks_per_stage: self.blocks_per_stage.clone(),
+            pooling: if self.pooling == "gem" {
+                Pooling::Gem
+            } else {
+                Pooling::Average
+            },
+        };
+        residual.depth = residual.computed_depth();
+        residual
+    }
+}
+
+/// The defaults are the recipe of the bundled `models/product` (see the README).
+#[derive(Args)]
+struct PhotoArgs {
+    /// A folder of images, searched recursively; no classes needed (`scripts/fetch-photos` fills data/photos).
+    #[arg(long, default_value = "data/photos")]
+    data: PathBuf,
+    /// The model directory to write; its last component names the model.
+    #[arg(long, default_value = "models/product")]
+    out: PathBuf,
+    /// Input side length in pixels.
+    #[arg(long, default_value_t = 96)]
+    size: u32,
+    /// `letterbox` (keep the aspect ratio) or `stretch`.
+    #[arg(long, default_value = "letterbox", value_parser = ["letterbox", "stretch"])]
+    resize: String,
+    #[arg(long, default_value_t = 128)]
+    embedding_dim: i64,
+    #[command(flatten)]
+    residual: ResidualArgs,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Sources per step; each gives two views.
+    #[arg(long, default_value_t = 64)]
+    sources_per_step: usize,
+    /// Peak learning rate (warm-up, then cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    /// `nt-xent` or `contrastive` (the seed's loss over every pair of the batch).
+    #[arg(long, default_value = "nt-xent", value_parser = ["nt-xent", "contrastive"])]
+    loss: String,
+    /// NT-Xent's temperature.
+    #[arg(long, default_value_t = 0.1)]
+    temperature: f64,
+    /// The contrastive loss's margin.
+    #[arg(long, default_value_t = 1.0)]
+    margin: f64,
+    /// Steps between validations; the best validated weights are kept.
+    #[arg(long, default_value_t = 250)]
+    validate_every: usize,
+    /// Sources are shrunk to at most this side when loaded.
+    #[arg(long, default_value_t = PHOTO_MAX_SIDE)]
+    max_side: u32,
+    /// At most this many validation and test sources are evaluated, each against every other's edits.
+    #[arg(long, default_value_t = 400)]
+    eval_sources: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceSetting,
 }
 
 #[derive(Args)]
@@ -97,6 +199,11 @@ struct TrainArgs {
     dropout: f64,
     #[arg(long, default_value_t = 128)]
     embedding_dim: i64,
+    /// `seed_cnn` (the seed's network) or `resnet` (shaped by the residual flags).
+    #[arg(long, default_value = "seed_cnn", value_parser = [SEED_CNN, RESNET])]
+    architecture: String,
+    #[command(flatten)]
+    residual: ResidualArgs,
     /// Use at most this many training samples per class (quick trials); default all.
     #[arg(long)]
     samples_per_class: Option<usize>,
@@ -121,6 +228,9 @@ struct EvalArgs {
     /// Seed of the evaluation pairs.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Photo models: at most this many test sources, each against every other's edits (as in training).
+    #[arg(long, default_value_t = 400)]
+    eval_sources: usize,
 }
 
 fn main() -> Result<()> {
@@ -128,6 +238,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Eval(args)) => eval(&args),
+        Some(Command::Photos(args)) => train_photo_model(&args),
         None => train_model(&cli.train),
     }
 }
@@ -181,7 +292,14 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         polarity: Polarity::AsIs,
     };
     let (split, pp) = load_split(&args.data, None, folder_pp)?;
-    let (mut train_set, class_desc) = select(&split.train, args.data.classes.as_deref())?;
+    // Classes named unseen are held out of training whatever `--classes` says.
+    let held_out = match &args.unseen_classes {
+        Some(spec) => classes::parse(spec, &split.train.class_names)?,
+        None => Vec::new(),
+    };
+    let chosen = classes::training_classes(args.data.classes.as_deref(), &held_out, &split.train.class_names)?;
+    let class_desc = classes::describe(&chosen, &split.train.class_names);
+    let mut train_set = split.train.filter_classes(&chosen);
     if let Some(limit) = args.samples_per_class {
         let keep: Vec<usize> = train_set
             .indices_by_class()
@@ -190,8 +308,8 @@ fn train_model(args: &TrainArgs) -> Result<()> {
             .collect();
         train_set = train_set.subset(&keep);
     }
-    let (validation, _) = select(&split.validation, args.data.classes.as_deref())?;
-    let (test, _) = select(&split.test, args.data.classes.as_deref())?;
+    let validation = split.validation.filter_classes(&chosen);
+    let test = split.test.filter_classes(&chosen);
     eprintln!(
         "data {}: classes {class_desc}, {} train, {} validation, {} test samples",
         args.data.data,
@@ -207,6 +325,15 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         l2_normalize: args.l2_normalize,
         dropout: args.dropout,
         ..Architecture::seed(channels, height, width)
+    };
+    let architecture = if args.architecture == RESNET {
+        Architecture {
+            name: RESNET.into(),
+            residual: Some(args.residual.residual()),
+            ..architecture
+        }
+    } else {
+        architecture
     };
     architecture.validate().map_err(anyhow::Error::msg)?;
     let config = TrainConfig {
@@ -282,6 +409,7 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         evaluation: Evaluation {
             test: test_figures,
             unseen_classes: unseen_figures,
+            near_duplicates: None,
         },
         training: TrainingSummary {
             data: if args.data.data == "mnist" {
@@ -306,6 +434,7 @@ fn train_model(args: &TrainArgs) -> Result<()> {
             negatives_per_positive: args.negatives,
             all_pairs: args.all_pairs,
             mirror_classes: args.mirror_classes,
+            self_supervised: None,
             seconds: (trained.elapsed.as_secs_f64() * 10.0).round() / 10.0,
         },
         weights: Weights {
@@ -344,6 +473,19 @@ fn name_of(path: &str) -> String {
 fn eval(args: &EvalArgs) -> Result<()> {
     let device = select_device(args.data.device).map_err(anyhow::Error::msg)?;
     let model = load_model(&args.model, device)?;
+    if model.card.training.self_supervised.is_some() {
+        // A photo model is measured on its folder's held-out sources, with every detector's recorded threshold.
+        let root = if args.data.data == "mnist" { "data/photos" } else { &args.data.data };
+        let data = PhotoData {
+            root: root.into(),
+            max_side: PHOTO_MAX_SIDE,
+            eval_sources: args.eval_sources,
+            threads: 2,
+        };
+        let result = evaluate_product_model(&model.net, &model.card, &data, device)?;
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
     let (split, _) = load_split(
         &args.data,
         Some(&model.card.preprocessing),
@@ -361,6 +503,74 @@ fn eval(args: &EvalArgs) -> Result<()> {
     );
     let result = figures(&d, &s, f64::from(model.card.decision.threshold), desc);
     println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
+fn train_photo_model(args: &PhotoArgs) -> Result<()> {
+    let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let preprocessing = Preprocessing {
+        color: ColorMode::Rgb,
+        width: args.size,
+        height: args.size,
+        resize: if args.resize == "letterbox" {
+            ResizeMode::Letterbox
+        } else {
+            ResizeMode::Stretch
+        },
+        content_box: None,
+        // ImageNet's statistics: the usual choice for photos.
+        mean: vec![0.485, 0.456, 0.406],
+        std: vec![0.229, 0.224, 0.225],
+        polarity: Polarity::AsIs,
+    };
+    let architecture = Architecture {
+        name: RESNET.into(),
+        embedding_dim: args.embedding_dim,
+        final_relu: false,
+        l2_normalize: true,
+        residual: Some(args.residual.residual()),
+        ..Architecture::seed(3, i64::from(args.size), i64::from(args.size))
+    };
+    architecture.validate().map_err(anyhow::Error::msg)?;
+    let config = PhotoTrainConfig {
+        architecture,
+        preprocessing,
+        steps: args.steps,
+        sources_per_step: args.sources_per_step,
+        learning_rate: args.lr,
+        weight_decay: args.weight_decay,
+        loss: if args.loss == "nt-xent" {
+            PhotoLoss::NtXent {
+                temperature: args.temperature,
+            }
+        } else {
+            PhotoLoss::Contrastive { margin: args.margin }
+        },
+        validate_every: args.validate_every,
+        producers: 2,
+        seed: args.seed,
+        device,
+    };
+    let data = PhotoData {
+        root: args.data.clone(),
+        max_side: args.max_side,
+        eval_sources: args.eval_sources,
+        threads: 2,
+    };
+    let name = args
+        .out
+        .file_name()
+        .context("--out needs a directory name")?
+        .to_string_lossy()
+        .into_owned();
+    let card = train_product_model(&data, &config, &args.out, &name)?;
+    println!("{}", serde_json::to_string_pretty(&card.evaluation)?);
+    eprintln!(
+        "wrote {} (threshold {:.4}, best step {})",
+        args.out.display(),
+        card.decision.threshold,
+        card.training.best_epoch
+    );
     Ok(())
 }
 

@@ -228,6 +228,36 @@ pub struct Evaluation {
     /// Pairs of classes the model never saw, when training held some back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unseen_classes: Option<PairFigures>,
+    /// Near-duplicate detection on held-out sources and their edits, beside the perceptual hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near_duplicates: Option<NearDuplicateFigures>,
+}
+
+/// Every held-out source against one edit of itself per edit family (similar pairs) and against
+/// the edits of every other source (dissimilar pairs); the same pairs for the model and the hashes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NearDuplicateFigures {
+    pub sources: usize,
+    pub similar_pairs: usize,
+    pub dissimilar_pairs: usize,
+    /// The model first, then each baseline.
+    pub detectors: Vec<DetectorFigures>,
+}
+
+/// How well one detector (the model, pHash or dHash) tells edits of a source from other sources.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DetectorFigures {
+    pub detector: String,
+    pub roc_auc: f64,
+    pub eer: f64,
+    pub tar_at_far_1e_2: f64,
+    pub tar_at_far_1e_3: f64,
+    /// The detector's own threshold, chosen on validation pairs like the model's.
+    pub threshold: f64,
+    /// False accept rate at that threshold on these (test) pairs.
+    pub far_at_threshold: f64,
+    /// True accept rate per edit family at that threshold, family names sorted.
+    pub tar_by_family: std::collections::BTreeMap<String, f64>,
 }
 
 /// What a set of labelled pairs says about the model.
@@ -268,6 +298,20 @@ pub struct TrainingSummary {
     /// Whether mirrored and transposed copies of the training classes were added as classes.
     pub mirror_classes: bool,
     pub seconds: f64,
+    /// Present when the model learnt from unlabelled sources and their random edits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_supervised: Option<SelfSupervised>,
+}
+
+/// How a model learnt from two random edits of each source, every other view in the batch a negative.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SelfSupervised {
+    /// Sources per step; each gives two views.
+    pub sources_per_step: usize,
+    pub steps: usize,
+    pub temperature: f64,
+    /// The edit families training views are drawn from.
+    pub edit_families: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

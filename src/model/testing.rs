@@ -50,6 +50,7 @@ pub(crate) fn card(name: &str, side: i64, embedding_dim: i64) -> ModelCard {
         evaluation: Evaluation {
             test: figures,
             unseen_classes: None,
+            near_duplicates: None,
         },
         training: TrainingSummary {
             data: "none".into(),
@@ -70,6 +71,7 @@ pub(crate) fn card(name: &str, side: i64, embedding_dim: i64) -> ModelCard {
             negatives_per_positive: 1,
             all_pairs: false,
             mirror_classes: false,
+            self_supervised: None,
             seconds: 0.0,
         },
         weights: Weights {

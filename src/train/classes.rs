@@ -31,14 +31,35 @@ pub fn parse(spec: &str, names: &[String]) -> Result<Vec<usize>> {
     Ok(selected)
 }
 
-/// The selection written back compactly for the model card, e.g. `0-6`.
+/// Longer class lists are summarised as their count and the first few names.
+const NAMES_SHOWN: usize = 5;
+
+/// The selection written back compactly for the model card and the log, e.g. `0-6`, or
+/// `412 classes: bags, belts, boots, caps, coats, …` rather than hundreds of names on one line.
 pub fn describe(classes: &[usize], names: &[String]) -> String {
     let all_numeric_run =
         classes.windows(2).all(|w| w[1] == w[0] + 1) && classes.iter().all(|&c| names[c].parse::<usize>() == Ok(c));
     match (classes.first(), classes.last()) {
         (Some(&a), Some(&b)) if all_numeric_run && b > a => format!("{a}-{b}"),
+        _ if classes.len() > NAMES_SHOWN => {
+            let shown: Vec<&str> = classes.iter().take(NAMES_SHOWN).map(|&c| names[c].as_str()).collect();
+            format!("{} classes: {}, …", classes.len(), shown.join(", "))
+        }
         _ => classes.iter().map(|&c| names[c].as_str()).collect::<Vec<_>>().join(","),
     }
+}
+
+/// The classes to train on: those `spec` names (all when `None`), never one of `held_out`.
+pub fn training_classes(spec: Option<&str>, held_out: &[usize], names: &[String]) -> Result<Vec<usize>> {
+    let chosen = match spec {
+        Some(spec) => parse(spec, names)?,
+        None => (0..names.len()).collect(),
+    };
+    let kept: Vec<usize> = chosen.into_iter().filter(|c| !held_out.contains(c)).collect();
+    if kept.is_empty() {
+        bail!("every selected class is held out as unseen; nothing is left to train on");
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -59,5 +80,22 @@ mod tests {
         assert!(parse("5-3", &digits()).is_err());
         assert_eq!(describe(&[0, 1, 2], &digits()), "0-2");
         assert_eq!(describe(&[7, 9], &digits()), "7,9");
+    }
+
+    #[test]
+    fn long_lists_are_summarised() {
+        let names: Vec<String> = (0..300).map(|i| format!("product{i:03}")).collect();
+        let all: Vec<usize> = (0..300).collect();
+        assert_eq!(
+            describe(&all, &names),
+            "300 classes: product000, product001, product002, product003, product004, …"
+        );
+    }
+
+    #[test]
+    fn held_out_classes_are_never_trained_on() {
+        assert_eq!(training_classes(None, &[7, 8, 9], &digits()).unwrap(), (0..7).collect::<Vec<_>>());
+        assert_eq!(training_classes(Some("5-9"), &[7, 8, 9], &digits()).unwrap(), vec![5, 6]);
+        assert!(training_classes(Some("7-9"), &[7, 8, 9], &digits()).is_err());
     }
 }

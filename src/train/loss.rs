@@ -1,4 +1,4 @@
-//! The contrastive loss of the seed: pull similar pairs together, push dissimilar ones past a margin.
+//! The losses: the seed's contrastive loss over pairs, and NT-Xent over two views of each source (near-duplicates).
 
 use tch::{Kind, Tensor};
 
@@ -41,6 +41,24 @@ pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, 
     (mean_over(pull, &positive_mask) + mean_over(push, &negative_mask)) * 0.5
 }
 
+/// NT-Xent (InfoNCE, as in SimCLR) over `2B` embeddings where rows `i` and `i + B` are two views of one
+/// source: each view must pick out its partner among all `2B − 1` others, with cosine similarities
+/// divided by `temperature`. Every other view in the batch is a negative, and the softmax weights the
+/// hardest ones most, which is what lets a small batch teach a strict threshold.
+pub fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
+    let n = embeddings.size()[0];
+    assert!(n % 2 == 0, "two views per source; this is a bug");
+    let z = embeddings / embeddings.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
+    let similarity = z.matmul(&z.tr()) / temperature;
+    // A view is not its own candidate.
+    let self_mask = Tensor::eye(n, (Kind::Bool, embeddings.device()));
+    let logits = similarity.masked_fill(&self_mask, f64::NEG_INFINITY);
+    let half = n / 2;
+    let targets = Tensor::arange(n, (Kind::Int64, embeddings.device()));
+    let targets = (targets + half).remainder(n);
+    logits.cross_entropy_for_logits(&targets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +81,30 @@ mod tests {
             (relaxed - expected_relaxed).abs() < 1e-6,
             "{relaxed} != {expected_relaxed}"
         );
+    }
+
+    #[test]
+    fn nt_xent_matches_hand_computed_values() {
+        // Four views on the unit circle: 0 and 2 are one source at angle 0 and 90°, 1 and 3 the other.
+        let e = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.0, 1.0, -1.0, 0.0]).view([4, 2]);
+        let t = 0.5;
+        // View 0: partner 2 at cos 0, others at cos 0 (view 1) and −1 (view 3).
+        let row0 = -(0.0f64 / t) + (2.0 * (0.0f64 / t).exp() + (-1.0f64 / t).exp()).ln();
+        // View 1: partner 3 at cos 0; others 0 at cos 0 and 2 at cos 1.
+        let row1 = -(0.0f64 / t) + ((0.0f64 / t).exp() * 2.0 + (1.0f64 / t).exp()).ln();
+        // By symmetry view 2 is like view 1 and view 3 like view 0.
+        let expected = (row0 + row1) / 2.0;
+        let loss = f64::try_from(nt_xent(&e, t)).unwrap();
+        assert!((loss - expected).abs() < 1e-5, "{loss} != {expected}");
+    }
+
+    #[test]
+    fn nt_xent_is_low_when_views_agree_and_high_when_they_do_not() {
+        let agree = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]).view([4, 2]);
+        let swapped = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0]).view([4, 2]);
+        let good = f64::try_from(nt_xent(&agree, 0.1)).unwrap();
+        let bad = f64::try_from(nt_xent(&swapped, 0.1)).unwrap();
+        assert!(good < 0.01 && bad > 5.0, "{good} {bad}");
     }
 
     #[test]

@@ -100,6 +100,16 @@ pub fn tar_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The loosest threshold whose false accept rate does not exceed `far`: the strictest that an
+/// operator asking for that FAR would still accept.
+pub fn threshold_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
+    roc_curve(distances, similar)
+        .iter()
+        .filter(|p| p.far <= far)
+        .map(|p| p.threshold)
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
 fn counts(similar: &[bool]) -> (usize, usize) {
     let positives = similar.iter().filter(|&&s| s).count();
     (positives, similar.len() - positives)
@@ -146,6 +156,10 @@ mod tests {
         assert_eq!(accuracy_at(&d, &s, best_accuracy_threshold(&d, &s)), 0.75);
         assert_eq!(tar_at_far(&d, &s, 0.0), 0.5);
         assert_eq!(tar_at_far(&d, &s, 0.5), 1.0);
+        // FAR 0 allows accepting 0.1 only: a threshold between 0.1 and 0.3.
+        let strict = threshold_at_far(&d, &s, 0.0);
+        assert!(strict > 0.1 && strict < 0.3, "{strict}");
+        assert_eq!(accuracy_at(&d, &s, strict), 0.75);
         // Accepting 0.1 and 0.3 gives FAR 0.5 and FRR 0.5: equal.
         let (rate, threshold) = eer(&d, &s);
         assert_eq!(rate, 0.5);

@@ -14,7 +14,7 @@ use super::trainer::EpochStats;
 const SIZE: (u32, u32) = (800, 500);
 
 /// Renders into an RGB buffer with plotters, then writes a PNG with the `image` crate.
-fn save_png(
+pub(super) fn save_png(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
@@ -32,7 +32,7 @@ fn save_png(
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(super) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting: {e}")
 }
 
