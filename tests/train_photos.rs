@@ -18,13 +18,21 @@ fn write_pictures(dir: &Path, count: usize) {
         let mut image = RgbaImage::new(72, 56);
         let colour = Rgba([rng.gen(), rng.gen(), rng.gen(), 255]);
         let other = Rgba([rng.gen(), rng.gen(), rng.gen(), 255]);
-        let (cx, cy, r) = (rng.gen_range(20..52) as i32, rng.gen_range(18..38) as i32, rng.gen_range(10..18) as i32);
+        let (cx, cy, r): (i32, i32, i32) = (rng.gen_range(20..52), rng.gen_range(18..38), rng.gen_range(10..18));
         let stripes = rng.gen_range(3..9);
         for (x, y, p) in image.enumerate_pixels_mut() {
             let (dx, dy) = (x as i32 - cx, y as i32 - cy);
-            let inside = if i % 2 == 0 { dx * dx + dy * dy < r * r } else { dx.abs() < r && dy.abs() < r / 2 + 4 };
+            let inside = if i % 2 == 0 {
+                dx * dx + dy * dy < r * r
+            } else {
+                dx.abs() < r && dy.abs() < r / 2 + 4
+            };
             if inside {
-                *p = if (x as i32 + y as i32) / stripes % 2 == 0 { colour } else { other };
+                *p = if (x as i32 + y as i32) / stripes % 2 == 0 {
+                    colour
+                } else {
+                    other
+                };
             }
         }
         let sub = dir.join(format!("set{}", i % 3));
@@ -44,8 +52,26 @@ async fn a_short_run_lowers_the_loss_and_writes_a_model_that_serves() {
     // Act
     let output = Command::new(env!("CARGO_BIN_EXE_train"))
         .args(["photos", "--device", "cpu", "--size", "32", "--embedding-dim", "32"])
-        .args(["--stem-width", "8", "--stem-stride", "2", "--stage-widths", "8,16", "--blocks-per-stage", "1,1"])
-        .args(["--steps", "40", "--sources-per-step", "16", "--validate-every", "10", "--eval-sources", "8"])
+        .args([
+            "--stem-width",
+            "8",
+            "--stem-stride",
+            "2",
+            "--stage-widths",
+            "8,16",
+            "--blocks-per-stage",
+            "1,1",
+        ])
+        .args([
+            "--steps",
+            "40",
+            "--sources-per-step",
+            "16",
+            "--validate-every",
+            "10",
+            "--eval-sources",
+            "8",
+        ])
         .args(["--max-side", "64"])
         .arg("--data")
         .arg(data.path())
@@ -60,14 +86,33 @@ async fn a_short_run_lowers_the_loss_and_writes_a_model_that_serves() {
         serde_json::from_slice(&std::fs::read(model_dir.join("report/history.json")).unwrap()).unwrap();
     let loss = |round: &serde_json::Value| round["train_loss"].as_f64().unwrap();
     assert_eq!(history.len(), 4);
-    assert!(loss(&history[3]) < loss(&history[0]), "loss went {} -> {}", loss(&history[0]), loss(&history[3]));
+    assert!(
+        loss(&history[3]) < loss(&history[0]),
+        "loss went {} -> {}",
+        loss(&history[0]),
+        loss(&history[3])
+    );
 
     let model = load_model(&model_dir, tch::Device::Cpu).expect("the written model loads");
-    let near = model.card.evaluation.near_duplicates.as_ref().expect("a photo card has near-duplicate figures");
+    let near = model
+        .card
+        .evaluation
+        .near_duplicates
+        .as_ref()
+        .expect("a photo card has near-duplicate figures");
     let names: Vec<&str> = near.detectors.iter().map(|d| d.detector.as_str()).collect();
     assert_eq!(names, ["model", "phash", "dhash"]);
-    assert_eq!(near.detectors[0].tar_by_family.len(), simverify::train::edits::EditFamily::ALL.len());
-    for plot in ["augment.png", "training.png", "roc.png", "tar_by_family.png", "distances.png"] {
+    assert_eq!(
+        near.detectors[0].tar_by_family.len(),
+        simverify::train::edits::EditFamily::ALL.len()
+    );
+    for plot in [
+        "augment.png",
+        "training.png",
+        "roc.png",
+        "tar_by_family.png",
+        "distances.png",
+    ] {
         let bytes = std::fs::read(model_dir.join("report").join(plot)).unwrap();
         assert!(image::load_from_memory(&bytes).is_ok(), "{plot} is a readable image");
     }

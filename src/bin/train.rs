@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use simverify::model::card::{
-    Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Pooling, Preprocessing, ResizeMode, Residual,
+    Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Pooling, Preprocessing, Residual, ResizeMode,
     TrainingSummary, Weights, CARD_FORMAT_VERSION, RESNET, SEED_CNN,
 };
 use simverify::model::{load_model, save_model, select_device, DeviceSetting};
@@ -97,7 +97,7 @@ struct PhotoArgs {
     #[command(flatten)]
     residual: ResidualArgs,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 2500)]
     steps: usize,
     /// Sources per step; each gives two views.
     #[arg(long, default_value_t = 64)]
@@ -475,7 +475,11 @@ fn eval(args: &EvalArgs) -> Result<()> {
     let model = load_model(&args.model, device)?;
     if model.card.training.self_supervised.is_some() {
         // A photo model is measured on its folder's held-out sources, with every detector's recorded threshold.
-        let root = if args.data.data == "mnist" { "data/photos" } else { &args.data.data };
+        let root = if args.data.data == "mnist" {
+            "data/photos"
+        } else {
+            &args.data.data
+        };
         let data = PhotoData {
             root: root.into(),
             max_side: PHOTO_MAX_SIDE,

@@ -122,13 +122,20 @@ impl Architecture {
                 if stages == 0
                     || r.blocks_per_stage.len() != stages
                     || r.blocks_per_stage.contains(&0)
-                    || r.stage_widths.iter().chain([&r.stem_width]).any(|&c| !(1..=2048).contains(&c))
+                    || r.stage_widths
+                        .iter()
+                        .chain([&r.stem_width])
+                        .any(|&c| !(1..=2048).contains(&c))
                     || ![1, 2, 4].contains(&r.stem_stride)
                 {
                     return Err(format!("unusable residual shape: {r:?}"));
                 }
                 if r.depth != r.computed_depth() {
-                    return Err(format!("depth {} does not match the stages ({})", r.depth, r.computed_depth()));
+                    return Err(format!(
+                        "depth {} does not match the stages ({})",
+                        r.depth,
+                        r.computed_depth()
+                    ));
                 }
                 // Each stage after the first halves the stem's output; the last must keep a pixel.
                 let shrink = r.stem_stride << (stages - 1);

@@ -94,8 +94,14 @@ mod tests {
 
     #[test]
     fn held_out_classes_are_never_trained_on() {
-        assert_eq!(training_classes(None, &[7, 8, 9], &digits()).unwrap(), (0..7).collect::<Vec<_>>());
-        assert_eq!(training_classes(Some("5-9"), &[7, 8, 9], &digits()).unwrap(), vec![5, 6]);
+        assert_eq!(
+            training_classes(None, &[7, 8, 9], &digits()).unwrap(),
+            (0..7).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            training_classes(Some("5-9"), &[7, 8, 9], &digits()).unwrap(),
+            vec![5, 6]
+        );
         assert!(training_classes(Some("7-9"), &[7, 8, 9], &digits()).is_err());
     }
 }

@@ -48,7 +48,10 @@ pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, 
 pub fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
     let n = embeddings.size()[0];
     assert!(n % 2 == 0, "two views per source; this is a bug");
-    let z = embeddings / embeddings.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
+    let z = embeddings
+        / embeddings
+            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+            .clamp_min(1e-12);
     let similarity = z.matmul(&z.tr()) / temperature;
     // A view is not its own candidate.
     let self_mask = Tensor::eye(n, (Kind::Bool, embeddings.device()));

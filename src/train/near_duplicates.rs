@@ -77,8 +77,13 @@ impl Scored {
 
     /// Every pair's distance and label, as the ROC code takes them.
     pub fn labelled(&self) -> (Vec<f64>, Vec<bool>) {
-        let distances = self.similar.iter().map(|(d, _)| *d).chain(self.dissimilar.iter().copied());
-        let labels = std::iter::repeat_n(true, self.similar.len()).chain(std::iter::repeat_n(false, self.dissimilar.len()));
+        let distances = self
+            .similar
+            .iter()
+            .map(|(d, _)| *d)
+            .chain(self.dissimilar.iter().copied());
+        let labels =
+            std::iter::repeat_n(true, self.similar.len()).chain(std::iter::repeat_n(false, self.dissimilar.len()));
         (distances.collect(), labels.collect())
     }
 
@@ -157,7 +162,11 @@ mod tests {
 
     fn scored() -> Scored {
         Scored {
-            similar: vec![(0.1, EditFamily::ALL[0]), (0.6, EditFamily::ALL[0]), (0.2, EditFamily::ALL[1])],
+            similar: vec![
+                (0.1, EditFamily::ALL[0]),
+                (0.6, EditFamily::ALL[0]),
+                (0.2, EditFamily::ALL[1]),
+            ],
             dissimilar: vec![0.5, 0.9, 0.8, 0.7],
         }
     }

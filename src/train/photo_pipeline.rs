@@ -92,17 +92,16 @@ fn evaluation_set(sources: &[Source], limit: usize, seed: u64) -> (EditedSet, us
 /// Scores of the model and of each hash on one edited set, the model first.
 fn all_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, device: Device) -> Vec<(String, Scored)> {
     let mut scores = vec![("model".to_string(), model_scores(net, set, pp, device))];
-    scores.extend(PerceptualHash::ALL.iter().map(|&h| (h.name().to_string(), hash_scores(h, set))));
+    scores.extend(
+        PerceptualHash::ALL
+            .iter()
+            .map(|&h| (h.name().to_string(), hash_scores(h, set))),
+    );
     scores
 }
 
 /// Trains, calibrates, measures and writes `out`; returns the card written.
-pub fn train_product_model(
-    data: &PhotoData,
-    config: &PhotoTrainConfig,
-    out: &Path,
-    name: &str,
-) -> Result<ModelCard> {
+pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Path, name: &str) -> Result<ModelCard> {
     let split = load_split(data)?;
     let (validation, _) = evaluation_set(&split.validation, data.eval_sources, VALIDATION_EDIT_SEED);
     let trained = train_photos(&split.train, &validation, config);

@@ -63,7 +63,10 @@ pub fn tar_by_family(path: &Path, detectors: &[DetectorFigures]) -> Result<()> {
     let width = 1.0 / (detectors.len() as f64 + 1.0);
     save_png(path, (1100, 520), |root| {
         let mut chart = ChartBuilder::on(&root)
-            .caption("True accept rate per edit family, at each detector's threshold", ("sans-serif", 22))
+            .caption(
+                "True accept rate per edit family, at each detector's threshold",
+                ("sans-serif", 22),
+            )
             .margin(15)
             .x_label_area_size(60)
             .y_label_area_size(50)
@@ -114,8 +117,15 @@ pub fn training_rounds(path: &Path, history: &[Round], best_step: usize) -> Resu
     save_png(path, (800, 500), |root| {
         let (left, right) = root.split_horizontally(400);
         for (area, title, top, pick) in [
-            (&left, "training loss", top_loss, (|r: &Round| r.train_loss) as fn(&Round) -> f64),
-            (&right, "validation TAR at FAR 1e-3", 1.0, |r: &Round| r.validation_tar_at_far_1e_3),
+            (
+                &left,
+                "training loss",
+                top_loss,
+                (|r: &Round| r.train_loss) as fn(&Round) -> f64,
+            ),
+            (&right, "validation TAR at FAR 1e-3", 1.0, |r: &Round| {
+                r.validation_tar_at_far_1e_3
+            }),
         ] {
             let mut chart = ChartBuilder::on(area)
                 .caption(title, ("sans-serif", 20))

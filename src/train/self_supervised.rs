@@ -73,7 +73,10 @@ pub struct PhotoTrained {
 /// Trains on `train` sources; validates on the fixed `validation` edits every `validate_every` steps
 /// and keeps the weights with the best TAR at FAR 1e-3 there (ties: ROC AUC).
 pub fn train_photos(train: &[Source], validation: &EditedSet, config: &PhotoTrainConfig) -> PhotoTrained {
-    assert!(train.len() >= 2 && config.sources_per_step >= 2, "checked by the caller; this is a bug");
+    assert!(
+        train.len() >= 2 && config.sources_per_step >= 2,
+        "checked by the caller; this is a bug"
+    );
     let started = Instant::now();
     tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(config.device);
@@ -139,7 +142,8 @@ pub fn train_photos(train: &[Source], validation: &EditedSet, config: &PhotoTrai
                 );
                 let key = |r: &Round| (r.validation_tar_at_far_1e_3, r.validation_auc);
                 if history.iter().all(|h| key(&round) > key(h)) {
-                    best.copy(&vs).expect("same architecture, same variables; this is a bug");
+                    best.copy(&vs)
+                        .expect("same architecture, same variables; this is a bug");
                     best_step = step;
                 }
                 history.push(round);
@@ -186,7 +190,10 @@ fn start_producers<'scope>(
                     let start = ((step - 1) % per_epoch) * batch;
                     let picked = &order[start..start + batch];
                     let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(step as u64));
-                    if tx.send(two_views(train, picked, &config.preprocessing, &mut rng)).is_err() {
+                    if tx
+                        .send(two_views(train, picked, &config.preprocessing, &mut rng))
+                        .is_err()
+                    {
                         return; // the trainer stopped early
                     }
                 }
