@@ -372,24 +372,15 @@ fn train_model(args: &TrainArgs) -> Result<()> {
     let test_pairs = evaluation_pairs(&test, args.seed);
     let (test_d, test_s) = pair_distances(&embed_all(&trained.net, &test, device), &test_pairs);
     let test_figures = figures(&test_d, &test_s, threshold, class_desc.clone());
-    let unseen_figures = match &args.unseen_classes {
-        Some(spec) => {
-            let (unseen, desc) = select(&split.test, Some(spec))?;
-            let (d, s) = pair_distances(
-                &embed_all(&trained.net, &unseen, device),
-                &evaluation_pairs(&unseen, args.seed),
-            );
-            Some(figures(&d, &s, threshold, desc))
-        }
-        None => None,
-    };
+    let unseen_figures = unseen.map(|(unseen, desc)| {
+        let (d, s) = pair_distances(
+            &embed_all(&trained.net, &unseen, device),
+            &evaluation_pairs(&unseen, args.seed),
+        );
+        figures(&d, &s, threshold, desc)
+    });
 
-    let name = args
-        .out
-        .file_name()
-        .context("--out needs a directory name")?
-        .to_string_lossy()
-        .into_owned();
+    let name = model_name(&args.out)?;
     let mut card = ModelCard {
         format_version: CARD_FORMAT_VERSION,
         name: name.clone(),
@@ -461,6 +452,15 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         trained.best_epoch
     );
     Ok(())
+}
+
+/// The model's name: the last component of its `--out` directory.
+fn model_name(out: &Path) -> Result<String> {
+    Ok(out
+        .file_name()
+        .context("--out needs a directory name")?
+        .to_string_lossy()
+        .into_owned())
 }
 
 /// A data path as the card records it: its last component, never a path from this machine.
@@ -561,12 +561,7 @@ fn train_photo_model(args: &PhotoArgs) -> Result<()> {
         eval_sources: args.eval_sources,
         threads: 2,
     };
-    let name = args
-        .out
-        .file_name()
-        .context("--out needs a directory name")?
-        .to_string_lossy()
-        .into_owned();
+    let name = model_name(&args.out)?;
     let card = train_product_model(&data, &config, &args.out, &name)?;
     println!("{}", serde_json::to_string_pretty(&card.evaluation)?);
     eprintln!(
