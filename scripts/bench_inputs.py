@@ -1,8 +1,9 @@
-"""Writes the load test's request: two 28x28 PNG digits from the MNIST IDX files, and the
-multipart/form-data body of one POST /compare carrying them (standard library only).
+"""Writes the load test's request: the multipart/form-data body of one POST /compare carrying two
+28x28 PNG digits from the MNIST IDX files or, when a model and two image files are given, those two
+files and a `model` field (standard library only).
 
-Usage: bench_inputs.py DATA_DIR OUT_DIR BOUNDARY
-Writes OUT_DIR/a.png, OUT_DIR/b.png and OUT_DIR/compare.body.
+Usage: bench_inputs.py DATA_DIR OUT_DIR BOUNDARY [MODEL IMAGE_A IMAGE_B]
+Writes OUT_DIR/compare.body.
 """
 import struct
 import sys
@@ -33,28 +34,33 @@ def png(pixels: bytes, width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(scanlines)) + chunk(b"IEND", b"")
 
 
-def part(boundary: str, name: str, filename: str, body: bytes) -> bytes:
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    )
+def part(boundary: str, name: str, body: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n"
     return head.encode() + body + b"\r\n"
 
 
-def main(data: Path, out: Path, boundary: str) -> None:
+def digits(data: Path) -> tuple[bytes, bytes]:
     images, labels, rows, cols = read_idx(data)
     # Two different samples of one digit: a realistic "same thing" request.
     first, second = [i for i, label in enumerate(labels) if label == 7][:2]
-    a, b = png(images[first], cols, rows), png(images[second], cols, rows)
+    return png(images[first], cols, rows), png(images[second], cols, rows)
+
+
+def main(args: list[str]) -> None:
+    if len(args) not in (3, 6):
+        sys.exit(__doc__)
+    data, out, boundary = Path(args[0]), Path(args[1]), args[2]
+    if len(args) == 6:
+        model = [part(boundary, "model", args[3].encode())]
+        a, b = Path(args[4]).read_bytes(), Path(args[5]).read_bytes()
+    else:
+        model = []
+        a, b = digits(data)
+    parts = model + [part(boundary, "image_a", a, "a"), part(boundary, "image_b", b, "b")]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "a.png").write_bytes(a)
-    (out / "b.png").write_bytes(b)
-    body = part(boundary, "image_a", "a.png", a) + part(boundary, "image_b", "b.png", b) + f"--{boundary}--\r\n".encode()
-    (out / "compare.body").write_bytes(body)
+    (out / "compare.body").write_bytes(b"".join(parts) + f"--{boundary}--\r\n".encode())
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1:])
