@@ -13,6 +13,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use reqwest::multipart::{Form, Part};
 use reqwest::{StatusCode, Url};
 
+use crate::config::Secret;
+
 /// The client subcommands; `main` flattens them into its own subcommand list.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ClientCommand {
@@ -36,6 +38,10 @@ pub struct ServerArgs {
     /// Give up on the server after this many seconds.
     #[arg(long, env = "SIMVERIFY_CLIENT_TIMEOUT_SECS", default_value_t = 60)]
     pub timeout_secs: u64,
+
+    /// API key for a server that requires one (sent as `Authorization: Bearer KEY`).
+    #[arg(long, env = "SIMVERIFY_API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret<String>>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -231,7 +237,16 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
 }
 
 fn http_client(server: &ServerArgs) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(Secret(key)) = &server.api_key {
+        let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {key}"))
+            .context("the API key is not a valid header value")?;
+        // Sensitive: kept out of reqwest's debug output.
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .timeout(Duration::from_secs(server.timeout_secs.max(1)))
         .user_agent(concat!("simverify/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -77,6 +77,75 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_DRAIN_DELAY_MS", default_value_t = 0)]
     pub drain_delay_ms: u64,
 
+    /// Time a client has to send a request's headers, in milliseconds; slower connections are closed. It
+    /// also bounds how long an idle keep-alive connection is kept (a load balancer's idle timeout should be shorter).
+    #[arg(long, env = "SIMVERIFY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// Time a client has to send a request's whole body once its headers arrived, in milliseconds; past it
+    /// the answer is 408 `body_timeout` and the connection is closed.
+    #[arg(long, env = "SIMVERIFY_BODY_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_ms: u64,
+
+    /// Open client connections beyond which new ones wait in the listen backlog until one closes.
+    #[arg(long, env = "SIMVERIFY_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// Requests one HTTP/1 keep-alive connection may carry; the last answer says `Connection: close`
+    /// (1 turns keep-alive off), so that no client holds a connection, and its server, for ever.
+    #[arg(long, env = "SIMVERIFY_MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests_per_connection: u64,
+
+    /// Accept JSON images as `{"url": ...}`, fetched by the service: http(s) only, public addresses only
+    /// (checked when resolved, then connected to exactly), at most 3 redirects, within --body-limit.
+    #[arg(long, env = "SIMVERIFY_ALLOW_URL_INPUTS")]
+    pub allow_url_inputs: bool,
+
+    /// Ports an image URL may use (comma-separated).
+    #[arg(long, env = "SIMVERIFY_URL_ALLOW_PORTS", value_delimiter = ',', default_values_t = [80, 443])]
+    pub url_allow_ports: Vec<u16>,
+
+    /// When set, the only hosts image URLs may name (comma-separated), trusted wherever they resolve,
+    /// loopback and private addresses included.
+    #[arg(long, env = "SIMVERIFY_URL_ALLOW_HOSTS", value_delimiter = ',')]
+    pub url_allow_hosts: Vec<String>,
+
+    /// Time one image URL may take, redirects and body included, in milliseconds.
+    #[arg(long, env = "SIMVERIFY_URL_FETCH_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub url_fetch_timeout_ms: u64,
+
+    /// API key file (`NAME SHA256HEX` lines; `simverify keys add` writes it). When set, every request but
+    /// /health and /ready needs a key; when not, the API is open to anyone who can reach it.
+    #[arg(long, env = "SIMVERIFY_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Serve /metrics without an API key (for a Prometheus that sends none).
+    #[arg(long, env = "SIMVERIFY_PUBLIC_METRICS")]
+    pub public_metrics: bool,
+
+    /// Serve /docs and /openapi.json without an API key.
+    #[arg(long, env = "SIMVERIFY_PUBLIC_DOCS")]
+    pub public_docs: bool,
+
+    /// Where enrolled subjects and their embeddings are kept: `sqlite:PATH` or `postgres://...` (several
+    /// replicas sharing one catalogue). Default: an SQLite file in --data-dir.
+    #[arg(long, env = "SIMVERIFY_STORE")]
+    pub store: Option<Secret<String>>,
+
+    /// Directory of the default SQLite store (created if missing).
+    #[arg(long, env = "SIMVERIFY_DATA_DIR", default_value = "data/store")]
+    pub data_dir: PathBuf,
+
+    /// Store each enrolled image's bytes beside its embedding, so that `simverify reindex` can re-embed it
+    /// when a model's weights change. Off by default: images (signatures above all) are personal data,
+    /// and without them only embeddings are stored; re-enrolment is then the way after a weights change.
+    #[arg(long, env = "SIMVERIFY_KEEP_IMAGES")]
+    pub keep_images: bool,
+
+    /// How often the search index reads the store's change log for other replicas' writes, in milliseconds.
+    #[arg(long, env = "SIMVERIFY_STORE_FOLLOW_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub store_follow_ms: u64,
+
     /// Log line format.
     #[arg(long, env = "SIMVERIFY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -158,12 +227,35 @@ impl ServeConfig {
     pub fn drain_delay(&self) -> Duration {
         Duration::from_millis(self.drain_delay_ms)
     }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    /// The store's URL: --store, else the SQLite file in --data-dir.
+    pub fn store_url(&self) -> String {
+        match &self.store {
+            Some(Secret(url)) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join(STORE_FILE).display()),
+        }
+    }
+
+    pub fn store_follow(&self) -> Duration {
+        Duration::from_millis(self.store_follow_ms)
+    }
 }
+
+/// The default store's file name inside --data-dir.
+pub const STORE_FILE: &str = "simverify.sqlite";
 
 /// A setting that must never reach a log line; its `Debug` prints a placeholder.
 ///
-/// No setting is secret today; a future one (an API key, say) is declared `Secret<String>` so that the
-/// start-up log of `ServeConfig` (its `Debug`) cannot print it.
+/// The store URL is one (a PostgreSQL URL may carry a password); so would be an API key: declared
+/// `Secret<String>`, the start-up log of `ServeConfig` (its `Debug`) cannot print it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(pub T);
 
@@ -195,6 +287,15 @@ mod tests {
         assert_eq!(config.max_batch_size, 32);
         assert_eq!(config.max_images, 32);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.store_url(), "sqlite://data/store/simverify.sqlite");
+    }
+
+    #[test]
+    fn a_store_url_is_never_logged() {
+        let config = ServeConfig::try_from_args(["--store", "postgres://u:hunter2@db/simverify"]).unwrap();
+
+        assert_eq!(config.store_url(), "postgres://u:hunter2@db/simverify");
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

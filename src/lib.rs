@@ -11,13 +11,22 @@
 //! - [`http`]: the axum service: router, endpoints, input extraction, errors, OpenAPI, start-up and shutdown.
 //! - [`infer`]: the batching queues and the worker threads that own the model replicas.
 //! - [`metrics`]: the Prometheus registry and every metric the service exports.
+//! - `fetch`: images by URL behind an SSRF guard (public addresses only, checked when resolved).
+//! - [`keys`]: API keys: the key file, the constant-time check, `simverify keys add`.
+//! - [`reindex`]: `simverify reindex`, which re-embeds kept images after a model's weights change.
+//! - `store`: enrolled subjects and their embeddings (sqlx over SQLite or PostgreSQL), the in-memory
+//!   exact search index per model, and the change-log follower that keeps replicas in step.
 //! - [`train`]: data sets, pair sampling, the contrastive loss, the training loop, evaluation and plots.
 
 pub mod client;
 pub mod config;
+mod fetch;
 pub mod http;
 pub mod infer;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;
+pub mod reindex;
+mod store;
 pub mod train;

@@ -1,4 +1,5 @@
-//! The `simverify` binary: the HTTP service (`serve`), its command-line client, and the OpenAPI printer.
+//! The `simverify` binary: the HTTP service (`serve`), its command-line client, `reindex`, and the OpenAPI
+//! printer.
 
 use std::process::ExitCode;
 
@@ -6,6 +7,8 @@ use clap::{Parser, Subcommand};
 use simverify::client::ClientCommand;
 use simverify::config::{LogFormat, ServeConfig};
 use simverify::http::{openapi_spec, App};
+use simverify::keys::KeysCommand;
+use simverify::reindex::ReindexConfig;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -22,19 +25,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service.
-    Serve(ServeConfig),
+    // Boxed: the settings are far larger than the other commands' arguments.
+    Serve(Box<ServeConfig>),
     #[command(flatten)]
     Client(ClientCommand),
+    /// Manage the API keys the server accepts (--api-keys-file).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI document (JSON) of the HTTP API.
     Openapi,
+    /// Re-embed the stored images that other weights embedded, with the loaded models (only images kept
+    /// with --keep-images; the others are counted, to be re-enrolled). Takes `serve`'s flags.
+    // Boxed: it carries the server's settings.
+    Reindex(Box<ReindexConfig>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
         Command::Client(command) => run_client(command),
+        Command::Keys(command) => simverify::keys::run(command),
         Command::Openapi => print_openapi(),
+        Command::Reindex(config) => {
+            init_logging(config.serve.log_format);
+            simverify::reindex::run(*config)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,13 +85,15 @@ fn print_openapi() -> anyhow::Result<()> {
 }
 
 /// Logs to stderr (stdout carries what the commands print), filtered by `RUST_LOG`, `info` by default.
+/// JSON for machines (one object a line, event fields at the top level); text for people, without the
+/// module path, which says little to an operator and doubles the line.
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
     }
 }

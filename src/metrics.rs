@@ -1,12 +1,19 @@
 //! The service's Prometheus metrics: one registry, every metric DESIGN.md names, and the text exposition.
 //!
 //! Every label takes values from a small fixed set (routes, status codes, decisions, reasons, loaded
-//! models), so no caller input can grow the number of series.
+//! models), so no caller input can grow the number of series. Names follow Prometheus conventions
+//! (base units as suffixes: `_seconds`, `_bytes`; counters end in `_total`); `tests/metrics_promtool.rs`
+//! holds a live scrape to `promtool check metrics`.
 
+use prometheus::process_collector::ProcessCollector;
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    exponential_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+
+mod model;
+
+pub use model::ModelMetrics;
 
 /// Cheap to clone: prometheus metrics are reference-counted handles onto shared state.
 #[derive(Clone)]
@@ -15,111 +22,179 @@ pub struct Metrics {
     pub registry: Registry,
     /// Whole-request latency, labelled by the route template (never the raw path) and status code.
     pub http_request_duration_seconds: HistogramVec,
-    /// From submission to a worker taking the batch: the cost of batching and of a busy pool.
-    pub queue_wait_seconds: Histogram,
-    /// One forward pass over one batch, stacking and copying back included.
-    pub inference_duration_seconds: Histogram,
-    /// Images per batch: shows whether the fill window actually fills batches.
-    pub batch_size: Histogram,
-    /// Images admitted to the queues and not yet taken by a worker, over every model.
-    pub queue_depth: IntGauge,
-    /// The distances the service answers with, by route and decision: the drift signal.
+    /// By model: from submission to a worker taking the batch: the cost of batching and of a busy pool.
+    pub queue_wait_seconds: HistogramVec,
+    /// By model: one forward pass over one batch, stacking and copying back included.
+    pub inference_duration_seconds: HistogramVec,
+    /// By model: images per batch; shows whether the fill window actually fills batches.
+    pub batch_size: HistogramVec,
+    /// By model: the largest batch the queue sends, so that dashboards can draw batch fill as a ratio.
+    pub batch_size_limit: IntGaugeVec,
+    /// By model: images admitted to the queue and not yet taken by a worker.
+    pub queue_depth: IntGaugeVec,
+    /// The distances the service answers with, by model, route and decision: the drift signal.
     pub distance: HistogramVec,
-    /// Answers by route and decision (`match`/`no_match`, `verified`/`rejected`).
+    /// By model: the card's calibrated threshold, drawn over the distance distribution.
+    pub model_threshold: GaugeVec,
+    /// Answers by model, route and decision (`match`/`no_match`, `verified`/`rejected`).
     pub decisions_total: IntCounterVec,
     /// Requests refused, by a stable reason code (overload, deadline, too large, ...).
     pub rejected_total: IntCounterVec,
     /// Decoding and preprocessing one image.
     pub image_decode_duration_seconds: Histogram,
+    /// The encoded size of each image received (uploaded, base64 or fetched), before decoding.
+    pub image_size_bytes: Histogram,
     /// Always 1 per loaded model; its labels say which weights run where.
     pub model_info: IntGaugeVec,
+    /// Requests let in, by API key name (names come from the key file: a small set, never the key).
+    pub requests_by_key_total: IntCounterVec,
+    /// Enrolled images in the search index, by model (models come from the store: a small set).
+    pub enrolled_images: IntGaugeVec,
+    /// One catalogue search: the scan of a model's index, without decoding or embedding the query.
+    pub search_duration_seconds: Histogram,
+    /// Store operations that failed, by operation (`open`, `read`, `write`, `follow`).
+    pub store_errors_total: IntCounterVec,
+}
+
+fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric; this is a bug")
+}
+
+fn histogram_vec(name: &str, help: &str, buckets: Vec<f64>, labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric; this is a bug")
+}
+
+fn int_gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric; this is a bug")
+}
+
+fn int_counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric; this is a bug")
+}
+
+/// Latency buckets from 0.5 ms to about 16 s, doubling: covers a cached CPU forward pass and a request
+/// stuck behind a full queue alike.
+fn latency() -> Vec<f64> {
+    exponential_buckets(0.0005, 2.0, 16).expect("valid buckets; this is a bug")
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        // Latency buckets from 0.5 ms to about 16 s, doubling: covers a cached CPU forward pass
-        // and a request stuck behind a full queue alike.
-        let latency = || exponential_buckets(0.0005, 2.0, 16).expect("valid buckets; this is a bug");
-        let http_request_duration_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "simverify_http_request_duration_seconds",
-                "HTTP request latency by route and status",
-            )
-            .buckets(latency()),
+        let http_request_duration_seconds = histogram_vec(
+            "simverify_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            latency(),
             &["route", "status"],
-        )
-        .expect("valid metric; this is a bug");
-        let queue_wait_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "simverify_queue_wait_seconds",
-                "Time from submission to a worker taking the batch",
-            )
-            .buckets(latency()),
-        )
-        .expect("valid metric; this is a bug");
-        let inference_duration_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "simverify_inference_duration_seconds",
-                "Forward pass duration per batch",
-            )
-            .buckets(latency()),
-        )
-        .expect("valid metric; this is a bug");
-        let batch_size = Histogram::with_opts(
-            HistogramOpts::new("simverify_batch_size", "Images per inference batch")
-                .buckets(exponential_buckets(1.0, 2.0, 10).expect("valid buckets; this is a bug")),
-        )
-        .expect("valid metric; this is a bug");
-        let queue_depth = IntGauge::new("simverify_queue_depth", "Images waiting in the inference queues")
-            .expect("valid metric; this is a bug");
+        );
+        let queue_wait_seconds = histogram_vec(
+            "simverify_queue_wait_seconds",
+            "Time from submission to a worker taking the batch, by model",
+            latency(),
+            &["model"],
+        );
+        let inference_duration_seconds = histogram_vec(
+            "simverify_inference_duration_seconds",
+            "Forward pass duration per batch, by model",
+            latency(),
+            &["model"],
+        );
+        let batch_size = histogram_vec(
+            "simverify_batch_size",
+            "Images per inference batch, by model",
+            exponential_buckets(1.0, 2.0, 10).expect("valid buckets; this is a bug"),
+            &["model"],
+        );
+        let batch_size_limit = int_gauge_vec(
+            "simverify_batch_size_limit",
+            "The most images one batch holds (--max-batch-size), by model",
+            &["model"],
+        );
+        let queue_depth = int_gauge_vec(
+            "simverify_queue_depth",
+            "Images waiting in the inference queue, by model",
+            &["model"],
+        );
         // Distances of unit-length embeddings lie in [0, 2]; 0.05 steps resolve the region around
         // a threshold. Larger distances (unnormalised models) land in +Inf.
-        let distance = HistogramVec::new(
-            HistogramOpts::new("simverify_distance", "Distances answered, by route and decision")
-                // i / 20 rather than repeated addition, so that bounds print as 0.3, not 0.30000000000000004.
-                .buckets((1..=40).map(|i| f64::from(i) / 20.0).collect()),
-            &["route", "decision"],
-        )
-        .expect("valid metric; this is a bug");
-        let decisions_total = IntCounterVec::new(
-            Opts::new("simverify_decisions_total", "Decisions answered, by route and decision"),
-            &["route", "decision"],
-        )
-        .expect("valid metric; this is a bug");
-        let rejected_total = IntCounterVec::new(
-            Opts::new("simverify_rejected_total", "Requests refused, by reason"),
-            &["reason"],
-        )
-        .expect("valid metric; this is a bug");
-        let image_decode_duration_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "simverify_image_decode_duration_seconds",
-                "Time to decode and preprocess one image",
-            )
-            .buckets(latency()),
-        )
-        .expect("valid metric; this is a bug");
-        let model_info = IntGaugeVec::new(
+        let distance = histogram_vec(
+            "simverify_distance",
+            "Distances answered, by model, route and decision",
+            // i / 20 rather than repeated addition, so that bounds print as 0.3, not 0.30000000000000004.
+            (1..=40).map(|i| f64::from(i) / 20.0).collect(),
+            &["model", "route", "decision"],
+        );
+        let model_threshold = GaugeVec::new(
             Opts::new(
-                "simverify_model_info",
-                "Loaded models: always 1, the labels carry the facts",
+                "simverify_model_threshold",
+                "The model card's calibrated distance threshold, by model",
             ),
-            &["model", "sha256", "device"],
+            &["model"],
         )
         .expect("valid metric; this is a bug");
+        let decisions_total = int_counter_vec(
+            "simverify_decisions_total",
+            "Decisions answered, by model, route and decision",
+            &["model", "route", "decision"],
+        );
+        let rejected_total = int_counter_vec("simverify_rejected_total", "Requests refused, by reason", &["reason"]);
+        let image_decode_duration_seconds = histogram(
+            "simverify_image_decode_duration_seconds",
+            "Time to decode and preprocess one image",
+            latency(),
+        );
+        // 1 KiB to 64 MiB, quadrupling: a thumbnail to far past any sane body limit.
+        let image_size_bytes = histogram(
+            "simverify_image_size_bytes",
+            "Encoded size of each image received, before decoding",
+            exponential_buckets(1024.0, 4.0, 9).expect("valid buckets; this is a bug"),
+        );
+        let model_info = int_gauge_vec(
+            "simverify_model_info",
+            "Loaded models: always 1, the labels carry the facts",
+            &["model", "sha256", "device"],
+        );
+        let requests_by_key_total = int_counter_vec(
+            "simverify_requests_by_key_total",
+            "Requests let in, by API key name",
+            &["key"],
+        );
+        let enrolled_images = int_gauge_vec(
+            "simverify_enrolled_images",
+            "Enrolled images in the search index, by model",
+            &["model"],
+        );
+        let search_duration_seconds = histogram(
+            "simverify_search_duration_seconds",
+            "Time to scan a model's index for one catalogue search",
+            latency(),
+        );
+        let store_errors_total = int_counter_vec(
+            "simverify_store_errors_total",
+            "Failed store operations, by operation",
+            &["operation"],
+        );
 
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(http_request_duration_seconds.clone()),
             Box::new(queue_wait_seconds.clone()),
             Box::new(inference_duration_seconds.clone()),
             Box::new(batch_size.clone()),
+            Box::new(batch_size_limit.clone()),
             Box::new(queue_depth.clone()),
             Box::new(distance.clone()),
+            Box::new(model_threshold.clone()),
             Box::new(decisions_total.clone()),
             Box::new(rejected_total.clone()),
             Box::new(image_decode_duration_seconds.clone()),
+            Box::new(image_size_bytes.clone()),
             Box::new(model_info.clone()),
+            Box::new(requests_by_key_total.clone()),
+            Box::new(enrolled_images.clone()),
+            Box::new(search_duration_seconds.clone()),
+            Box::new(store_errors_total.clone()),
+            // process_resident_memory_bytes, CPU seconds, open fds, threads: the memory panel reads them.
+            Box::new(ProcessCollector::for_self()),
         ];
         for collector in collectors {
             registry
@@ -132,12 +207,19 @@ impl Metrics {
             queue_wait_seconds,
             inference_duration_seconds,
             batch_size,
+            batch_size_limit,
             queue_depth,
             distance,
+            model_threshold,
             decisions_total,
             rejected_total,
             image_decode_duration_seconds,
+            image_size_bytes,
             model_info,
+            requests_by_key_total,
+            enrolled_images,
+            search_duration_seconds,
+            store_errors_total,
         }
     }
 
@@ -163,65 +245,4 @@ impl Default for Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_every_metric_by_name_once_observed() {
-        let metrics = Metrics::new();
-        metrics
-            .http_request_duration_seconds
-            .with_label_values(&["/compare", "200"])
-            .observe(0.01);
-        metrics.queue_wait_seconds.observe(0.001);
-        metrics.inference_duration_seconds.observe(0.002);
-        metrics.batch_size.observe(8.0);
-        metrics.queue_depth.set(3);
-        metrics.distance.with_label_values(&["/compare", "match"]).observe(0.3);
-        metrics.decisions_total.with_label_values(&["/compare", "match"]).inc();
-        metrics.rejected_total.with_label_values(&["overloaded"]).inc();
-        metrics.image_decode_duration_seconds.observe(0.0001);
-        metrics.model_info.with_label_values(&["mnist", "abc", "cpu"]).set(1);
-
-        let text = metrics.render();
-
-        for name in [
-            "simverify_http_request_duration_seconds_bucket{route=\"/compare\",status=\"200\"",
-            "simverify_queue_wait_seconds_count 1",
-            "simverify_inference_duration_seconds_count 1",
-            "simverify_batch_size_sum 8",
-            "simverify_queue_depth 3",
-            "simverify_distance_bucket{decision=\"match\",route=\"/compare\",le=\"0.3",
-            "simverify_decisions_total{decision=\"match\",route=\"/compare\"} 1",
-            "simverify_rejected_total{reason=\"overloaded\"} 1",
-            "simverify_image_decode_duration_seconds_count 1",
-            "simverify_model_info{device=\"cpu\",model=\"mnist\",sha256=\"abc\"} 1",
-        ] {
-            assert!(text.contains(name), "missing {name} in:\n{text}");
-        }
-    }
-
-    #[test]
-    fn distance_buckets_span_zero_to_two() {
-        let metrics = Metrics::new();
-        metrics
-            .distance
-            .with_label_values(&["/verify", "rejected"])
-            .observe(1.97);
-
-        let text = metrics.render();
-
-        assert!(text.contains("le=\"2\"} 1"), "{text}");
-        assert!(text.contains("le=\"1.95\"} 0"), "{text}");
-    }
-
-    #[test]
-    fn clones_share_state() {
-        let metrics = Metrics::new();
-        let clone = metrics.clone();
-
-        clone.queue_depth.add(2);
-
-        assert_eq!(metrics.queue_depth.get(), 2);
-    }
-}
+mod tests;

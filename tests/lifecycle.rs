@@ -1,5 +1,6 @@
-//! The server's life: /health at once, /ready once warm, /info without internals, a failed load stops
-//! the server with its reason, and a graceful shutdown finishes the request in flight.
+//! The server's life: /health at once, /ready once warm, /info without internals, a failed load or a
+//! store that cannot be opened stops the server with its reason, and a graceful shutdown finishes the
+//! request in flight.
 
 mod common;
 
@@ -71,6 +72,46 @@ async fn a_default_model_that_is_not_loaded_stops_the_server() {
     );
 
     assert!(err.contains("faces") && err.contains("mnist"), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_opened_stops_the_start_with_the_reason() {
+    // A data directory below a regular file cannot be created (even by root).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let below_a_file = format!("{}/store", file.path().display());
+    // Nothing listens on port 1: PostgreSQL's connection is refused at once.
+    let refused = config(&[
+        "--store",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--data-dir",
+        &below_a_file,
+    ]);
+    let unwritable = config(&["--data-dir", &below_a_file]);
+
+    for config in [refused, unwritable] {
+        let err = simverify::http::App::build(config)
+            .await
+            .err()
+            .expect("refused at start");
+
+        let err = format!("{err:#}");
+        assert!(err.contains("cannot open the subject store"), "{err}");
+    }
+}
+
+#[test]
+fn serve_exits_non_zero_when_the_store_cannot_be_opened() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_simverify"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--device", "cpu"])
+        .args(["--store", "postgres://simverify:hunter2@127.0.0.1:1/none"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the simverify binary runs");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot open the subject store"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }
 
 /// A request whose body is half sent when the shutdown begins: /ready turns 503 during the drain delay,

@@ -41,9 +41,20 @@ async fn two_hundred_concurrent_compares_equal_their_one_at_a_time_answers() {
 }
 
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    // Summed over label sets: the batch series are per model.
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => &labelled[labelled.find('}')? + 1..],
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .collect();
+    assert!(!values.is_empty(), "no {name} in\n{text}");
+    values.iter().sum()
 }
 
 /// The queue holds one pair, and a batch waits a full second for company: while it waits, every other

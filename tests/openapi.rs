@@ -27,7 +27,7 @@ fn every_image_endpoint_documents_both_input_forms_and_every_error_status() {
         let content = &operation["requestBody"]["content"];
         assert!(content["application/json"].is_object(), "{path}: JSON body");
         assert!(content["multipart/form-data"].is_object(), "{path}: multipart body");
-        for status in ["200", "400", "404", "413", "415", "422", "500", "503", "504"] {
+        for status in ["200", "400", "401", "404", "413", "415", "422", "500", "503", "504"] {
             let response = &operation["responses"][status];
             assert!(response.is_object(), "{path} documents {status}");
             if status != "200" {
@@ -41,5 +41,21 @@ fn every_image_endpoint_documents_both_input_forms_and_every_error_status() {
             operation["responses"]["503"]["headers"]["Retry-After"].is_object(),
             "{path}: Retry-After"
         );
+        assert_eq!(
+            operation["security"].as_array().map(Vec::len),
+            Some(2),
+            "{path}: API keys"
+        );
     }
+    for path in ["/health", "/ready"] {
+        let operation = &spec["paths"][path]["get"];
+        assert!(operation["security"].is_null(), "{path} needs no key");
+        assert!(operation["responses"]["401"].is_null(), "{path} never answers 401");
+    }
+    let image = &spec["components"]["schemas"]["ImageData"];
+    assert_eq!(
+        image["oneOf"].as_array().map(Vec::len),
+        Some(2),
+        "base64 or url: {image}"
+    );
 }

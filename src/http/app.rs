@@ -1,7 +1,8 @@
-//! `App`: binds the listener (port 0 allowed), loads the models in the background, serves until told to
-//! stop, then drains: readiness turns 503, in-flight requests finish, the process may exit.
+//! `App`: binds the listener (port 0 allowed) and opens the subject store, loads the models and the
+//! search index in the background, serves until told to stop, then drains: readiness turns 503,
+//! in-flight requests finish, the process may exit.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,8 +13,12 @@ use tokio::time::Instant;
 
 use crate::config::ServeConfig;
 use crate::infer::Engine;
+use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
+use crate::store::Store;
 
+use super::catalogue_loader::{open_store, spawn_catalogue_loader};
+use super::connections::{self, ConnectionLimits};
 use super::router::router;
 use super::state::AppState;
 
@@ -25,16 +30,29 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// Opened and migrated by `build`, so that a bad store stops the start there; its search index
+    /// loads once serving starts.
+    store: Store,
 }
 
 impl App {
-    /// Binds the listen address. Nothing is loaded yet: `run_until_stopped` starts that.
+    /// Binds the listen address and opens (and migrates) the subject store. Nothing is loaded yet:
+    /// `run_until_stopped` starts that.
     pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let keys = load_api_keys(&config)?;
+        let store = open_store(&config).await?;
         let state = AppState::new(config, Metrics::new());
-        Ok(App { listener, state })
+        if let Some(keys) = keys {
+            for name in keys.names() {
+                // Every key's series exists from the start, at 0, so that rates work from the first request.
+                state.metrics().requests_by_key_total.with_label_values(&[name]);
+            }
+            state.require_api_keys(keys);
+        }
+        Ok(App { listener, state, store })
     }
 
     /// The address actually bound (the real port when the configuration asked for port 0).
@@ -46,25 +64,31 @@ impl App {
 
     /// Serves at once (`/health` answers while the models load), loads every model on the blocking pool,
     /// and stops when `shutdown` completes: `/ready` turns 503, the listener stays open for the drain delay,
-    /// then closes, and requests in flight finish. Fails when the models cannot be loaded.
+    /// then closes, and requests in flight finish. Fails when the models or the search index cannot be loaded.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state } = self;
+        let App { listener, state, store } = self;
         let started = Instant::now();
         let load_failed = spawn_loader(state.clone(), started);
+        let catalogue_failed = spawn_catalogue_loader(state.clone(), store);
 
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(
-            axum::serve(listener, router(state.clone()))
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .into_future(),
-        );
+        let server = tokio::spawn(connections::serve(
+            listener,
+            router(state.clone()),
+            ConnectionLimits::from_config(state.config()),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
 
         let outcome = tokio::select! {
             () = shutdown => Ok(()),
             err = load_failed => {
                 tracing::error!(error = format!("{err:#}"), "the models could not be loaded; stopping");
+                Err(err)
+            }
+            err = catalogue_failed => {
+                tracing::error!(error = format!("{err:#}"), "the subject catalogue could not be loaded; stopping");
                 Err(err)
             }
         };
@@ -79,7 +103,7 @@ impl App {
         let _ = stop_tx.send(());
         let grace = state.config().request_deadline() + SHUTDOWN_GRACE;
         match tokio::time::timeout(grace, server).await {
-            Ok(joined) => joined.context("the server task failed")?.context("the server failed")?,
+            Ok(joined) => joined.context("the server task failed")?,
             Err(_) => tracing::warn!(
                 grace_s = grace.as_secs(),
                 "requests still in flight after the grace period; stopping anyway"
@@ -128,6 +152,17 @@ fn spawn_loader(state: AppState, started: Instant) -> impl Future<Output = anyho
             Err(_) => std::future::pending().await,
         }
     }
+}
+
+/// The key file, when --api-keys-file names one; without one the server runs open, and says so once.
+fn load_api_keys(config: &ServeConfig) -> anyhow::Result<Option<ApiKeys>> {
+    let Some(path) = &config.api_keys_file else {
+        tracing::warn!("no --api-keys-file: the API is open to every client that can reach it");
+        return Ok(None);
+    };
+    let keys = ApiKeys::load(path)?;
+    tracing::info!(keys = keys.names().count(), "API keys loaded: requests need one");
+    Ok(Some(keys))
 }
 
 fn check_default_model(engine: &Engine, default_model: &str) -> anyhow::Result<()> {

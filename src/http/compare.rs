@@ -158,6 +158,7 @@ pub async fn compare(
     let is_match = distance < threshold;
     record_decision(
         state.metrics(),
+        &card.name,
         "/compare",
         if is_match { MATCH } else { NO_MATCH },
         distance,

@@ -19,7 +19,7 @@ use super::state::AppState;
 pub struct EmbedRequest {
     /// One or more images (at most the service's per-request limit, 32 by default).
     #[serde(default)]
-    #[schema(min_items = 1)]
+    #[schema(required = true, min_items = 1, max_items = 32)]
     pub images: Vec<ImageData>,
     /// The model to use (see `GET /info`); the service's default when absent.
     #[schema(example = "mnist")]
@@ -30,7 +30,7 @@ pub struct EmbedRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
 pub struct EmbedForm {
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 32)]
     images: Vec<ImageFile>,
     /// The model to use; the service's default when absent.
     #[schema(required = false)]

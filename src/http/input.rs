@@ -1,5 +1,6 @@
 //! The image-request extractor: one request type read from EITHER `multipart/form-data` OR JSON (images as
-//! `{"base64": ...}`), under the same limits, every failure an `ApiError` (never axum's plain-text rejections).
+//! `{"base64": ...}` or `{"url": ...}`), under the same limits, every failure an `ApiError` (never axum's
+//! plain-text rejections).
 
 use std::collections::HashMap;
 
@@ -223,7 +224,7 @@ fn truncate(s: &str, max_chars: usize) -> String {
 /// A JSON image field that must be there.
 pub fn required_image(name: &str, image: Option<ImageData>) -> Result<Upload, ApiError> {
     image
-        .map(|image| Upload::base64(name.to_string(), image))
+        .map(|image| Upload::json(name.to_string(), image))
         .ok_or_else(|| ApiError::MissingImage(format!("the {name} image is missing")))
 }
 
@@ -233,7 +234,7 @@ pub fn image_list(name: &str, images: Vec<ImageData>, limits: &InputLimits) -> R
     Ok(images
         .into_iter()
         .enumerate()
-        .map(|(i, image)| Upload::base64(format!("{name}[{i}]"), image))
+        .map(|(i, image)| Upload::json(format!("{name}[{i}]"), image))
         .collect())
 }
 
@@ -293,7 +294,7 @@ mod tests {
     #[test]
     fn image_lists_over_the_limit_are_refused() {
         let limits = InputLimits { max_images: 2 };
-        let images = || ImageData { base64: String::new() };
+        let images = || ImageData::Base64(super::super::images::ImageBase64 { base64: String::new() });
 
         let err = image_list("images", vec![images(), images(), images()], &limits).unwrap_err();
 

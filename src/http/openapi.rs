@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
@@ -17,9 +18,12 @@ use super::error::{Problem, CODES, PROBLEM_JSON};
     info(
         title = "simverify",
         description = "Decides whether two images show the same thing, with a Siamese embedding network.\n\n\
-            Image endpoints accept `multipart/form-data` files or JSON with each image as `{\"base64\": \"...\"}`; \
-            the image format (PNG, JPEG, WebP, GIF, BMP) is read from the bytes. Every error is an \
-            `application/problem+json` body with a stable `code` and the `request_id` (also in `x-request-id`).",
+            Image endpoints accept `multipart/form-data` files or JSON with each image as `{\"base64\": \"...\"}` \
+            or, when the server runs with `--allow-url-inputs`, `{\"url\": \"https://...\"}`; the image format \
+            (PNG, JPEG, WebP, GIF, BMP) is read from the bytes. Every error is an `application/problem+json` \
+            body with a stable `code` and the `request_id` (also in `x-request-id`). When the server has API \
+            keys, every endpoint but `/health` and `/ready` needs one, as `Authorization: Bearer KEY` or \
+            `x-api-key: KEY`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     components(schemas(Problem)),
@@ -27,6 +31,8 @@ use super::error::{Problem, CODES, PROBLEM_JSON};
         (name = "compare", description = "Are two images the same thing?"),
         (name = "verify", description = "Does a candidate match its references?"),
         (name = "embed", description = "Embedding vectors of images."),
+        (name = "subjects", description = "Enrolled subjects: their images' embeddings, kept for verify and search."),
+        (name = "search", description = "The enrolled images nearest to an image, over every subject."),
         (name = "operations", description = "Health, readiness, model information and metrics."),
     ),
 )]
@@ -71,7 +77,116 @@ impl IntoResponses for ImageErrors {
         .into_iter()
         // Route-level and shutdown codes come from outside the handlers.
         .map(|(status, description)| {
-            problem_response(status, description, &["not_found", "bad_request", "shutting_down"])
+            let except = [&["not_found", "bad_request", "shutting_down"], CATALOGUE_CODES].concat();
+            problem_response(status, description, &except)
+        })
+        .collect()
+    }
+}
+
+/// The codes only the subject and search endpoints answer with.
+const CATALOGUE_CODES: &[&str] = &[
+    "invalid_id",
+    "unknown_subject",
+    "unknown_image",
+    "subject_exists",
+    "no_enrolled_images",
+    "stale_embeddings",
+    "store_unavailable",
+];
+
+/// The error answers of an endpoint that reads images, runs a model and uses the subject catalogue
+/// (enrol, verify, search).
+pub struct CatalogueImageErrors;
+
+impl IntoResponses for CatalogueImageErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            (400, "The body cannot be read as the declared form."),
+            (404, "The requested model or subject does not exist."),
+            (
+                409,
+                "Stored embeddings of the model were made by other weights: re-enrol them first.",
+            ),
+            (413, "The request body is over the body limit (on every input form)."),
+            (
+                415,
+                "The content type is neither multipart/form-data nor application/json.",
+            ),
+            (
+                422,
+                "The request is well-formed but its fields, ids or images are not acceptable.",
+            ),
+            (
+                500,
+                "A fault of the service; the detail says nothing more, the log has it.",
+            ),
+            (
+                503,
+                "Overloaded, still loading, or the store cannot be reached: retry after `Retry-After` seconds.",
+            ),
+            (504, "The request was not answered before its deadline."),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            problem_response(
+                status,
+                description,
+                &[
+                    "not_found",
+                    "bad_request",
+                    "shutting_down",
+                    "unknown_image",
+                    "subject_exists",
+                ],
+            )
+        })
+        .collect()
+    }
+}
+
+/// The error answers of the subject endpoints that read no image.
+pub struct SubjectErrors;
+
+impl IntoResponses for SubjectErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            (400, "The body is not valid JSON.", &["malformed_json"][..]),
+            (
+                404,
+                "No such subject, or no such image of it.",
+                &["unknown_subject", "unknown_image"],
+            ),
+            (
+                409,
+                "The subject exists already, with other metadata.",
+                &["subject_exists"],
+            ),
+            (415, "The body is not application/json.", &["unsupported_media_type"]),
+            (
+                422,
+                "An id, a parameter or the metadata is not acceptable.",
+                &["invalid_id", "invalid_request"],
+            ),
+            (
+                500,
+                "A fault of the service; the detail says nothing more, the log has it.",
+                &["internal_error"],
+            ),
+            (
+                503,
+                "The catalogue is still loading, or the store cannot be reached: retry after `Retry-After` seconds.",
+                &["not_ready", "store_unavailable"],
+            ),
+        ]
+        .into_iter()
+        .map(|(status, description, only)| {
+            let except: Vec<&str> = CODES
+                .iter()
+                .map(|(code, _, _)| *code)
+                .filter(|code| !only.contains(code))
+                .collect();
+            problem_response(status, description, &except)
         })
         .collect()
     }
@@ -85,7 +200,7 @@ impl IntoResponses for NotReadyErrors {
         [problem_response(
             503,
             "The models are still loading, or the service is shutting down.",
-            &["overloaded"],
+            &["overloaded", "store_unavailable"],
         )]
         .into()
     }
@@ -117,6 +232,47 @@ fn problem_response(status: u16, description: &str, except: &[&str]) -> (String,
         );
     }
     (status.to_string(), response.into())
+}
+
+/// Paths that never need an API key.
+const OPEN_PATHS: &[&str] = &["/health", "/ready"];
+
+/// Documents the API keys: the two ways to send one, required on every operation but the probes, and
+/// the 401 they can answer. Applied to the assembled document so that no route can be left out.
+pub fn document_api_keys(api: &mut utoipa::openapi::OpenApi) {
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+    );
+    let (status, unauthorized) = problem_response(
+        401,
+        "No valid API key was sent (only when the server runs with API keys).",
+        &[],
+    );
+    for (path, item) in api.paths.paths.iter_mut() {
+        if OPEN_PATHS.contains(&path.as_str()) {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("api_key", Vec::<String>::new()),
+            ]);
+            operation
+                .responses
+                .responses
+                .insert(status.clone(), unauthorized.clone());
+        }
+    }
 }
 
 /// Serves the document at `/openapi.json` and Swagger UI at `/docs` (assets compiled in: no network).

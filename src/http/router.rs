@@ -14,10 +14,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::openapi::{docs_router, ApiDoc};
+use super::openapi::{docs_router, document_api_keys, ApiDoc};
 use super::request_id::{self, X_REQUEST_ID};
 use super::state::AppState;
-use super::{compare, deadline, embed, health, info, metrics, observe, shape, verify};
+use super::{
+    auth, body_timeout, compare, contract, deadline, demo, embed, health, info, metrics, observe, search, shape,
+    subjects, verify,
+};
 
 /// The API routes with their OpenAPI paths.
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -25,6 +28,15 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(compare::compare))
         .routes(routes!(verify::verify))
         .routes(routes!(embed::embed))
+        .routes(routes!(search::search))
+        .routes(routes!(subjects::list_subjects))
+        .routes(routes!(
+            subjects::put_subject,
+            subjects::get_subject,
+            subjects::delete_subject
+        ))
+        .routes(routes!(subjects::enrol))
+        .routes(routes!(subjects::delete_image))
         .routes(routes!(info::info))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
@@ -33,13 +45,21 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the service, as `/openapi.json` serves it and `simverify openapi` prints it.
 pub fn openapi_spec() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut api = api_routes().into_openapi();
+    document_api_keys(&mut api);
+    contract::tighten(api)
 }
 
 /// The whole service, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (routes, api) = api_routes().split_for_parts();
-    with_layers(routes.merge(docs_router(api)), state)
+    let (routes, mut api) = api_routes().split_for_parts();
+    document_api_keys(&mut api);
+    let mut api = contract::with_max_images(contract::tighten(api), state.config().max_images);
+    // What this server accepts, exactly: a server that fetches no URL does not offer them.
+    if !state.config().allow_url_inputs {
+        api = contract::without_url_inputs(api);
+    }
+    with_layers(routes.merge(docs_router(api)).merge(demo::routes()), state)
 }
 
 /// `routes` behind the layers every request passes through, with the not-found fallback.
@@ -60,13 +80,19 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                         .unwrap_or_default();
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // `observe::record` writes the one INFO line per request (with route and model); this one is for debugging.
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         .layer(middleware::from_fn(request_id::scope))
         .layer(middleware::from_fn_with_state(state.clone(), observe::record))
         .layer(middleware::from_fn_with_state(state.clone(), shape::ensure_problem))
+        // Inside the metrics and the problem shape, so that a 401 is counted and carries the request id;
+        // outside everything that reads the body.
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the deadline, so that a trickled body is answered 408 rather than 504.
+        .layer(middleware::from_fn_with_state(state.clone(), body_timeout::limit))
         .layer(middleware::from_fn_with_state(state.clone(), deadline::enforce))
         // Read by the extractors (JSON and multipart alike), which turn a breach into 413 `body_too_large`.
         .layer(DefaultBodyLimit::max(body_limit));

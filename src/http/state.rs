@@ -1,11 +1,15 @@
-//! `AppState`: what every handler shares: the settings, the metrics, the engine once loaded, readiness.
+//! `AppState`: what every handler shares: the settings, the metrics, the engine and the subject
+//! catalogue once loaded, readiness.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::config::ServeConfig;
+use crate::fetch::UrlFetcher;
 use crate::infer::Engine;
+use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
+use crate::store::Catalogue;
 
 use super::error::ApiError;
 use super::images::DecodePool;
@@ -26,11 +30,17 @@ struct Inner {
     draining: AtomicBool,
     /// Bounds the image decodes running on the blocking pool.
     decoder: DecodePool,
+    /// Set by `App::build` from --api-keys-file, before serving; unset, every request is let in.
+    api_keys: OnceLock<ApiKeys>,
+    /// Set once the search index is loaded from the store (alongside the models; the store itself is
+    /// opened before serving); until then the subject and search routes, and /ready, answer 503.
+    catalogue: OnceLock<Arc<Catalogue>>,
 }
 
 impl AppState {
     pub fn new(config: ServeConfig, metrics: Metrics) -> Self {
-        let decoder = DecodePool::new(config.decode_pool, config.decode_limits(), metrics.clone());
+        let decoder = DecodePool::new(config.decode_pool, config.decode_limits(), metrics.clone())
+            .with_urls(UrlFetcher::from_config(&config));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -38,6 +48,8 @@ impl AppState {
                 engine: OnceLock::new(),
                 draining: AtomicBool::new(false),
                 decoder,
+                api_keys: OnceLock::new(),
+                catalogue: OnceLock::new(),
             }),
         }
     }
@@ -54,6 +66,18 @@ impl AppState {
         &self.inner.decoder
     }
 
+    /// The keys requests must carry; `None` when the server runs open.
+    pub(crate) fn api_keys(&self) -> Option<&ApiKeys> {
+        self.inner.api_keys.get()
+    }
+
+    /// Requires API keys from now on; called once, before serving.
+    pub(crate) fn require_api_keys(&self, keys: ApiKeys) {
+        if self.inner.api_keys.set(keys).is_err() {
+            panic!("the API keys are set once per server; this is a bug");
+        }
+    }
+
     /// The engine, or 503 `not_ready` while the models load.
     pub fn engine(&self) -> Result<&Engine, ApiError> {
         self.inner.engine.get().ok_or(ApiError::NotReady)
@@ -68,6 +92,18 @@ impl AppState {
 
     pub fn is_loaded(&self) -> bool {
         self.inner.engine.get().is_some()
+    }
+
+    /// The subject catalogue, or 503 `not_ready` while its index loads.
+    pub(crate) fn catalogue(&self) -> Result<&Arc<Catalogue>, ApiError> {
+        self.inner.catalogue.get().ok_or(ApiError::NotReady)
+    }
+
+    /// Publishes the loaded catalogue; readiness follows.
+    pub(crate) fn set_catalogue(&self, catalogue: Arc<Catalogue>) {
+        if self.inner.catalogue.set(catalogue).is_err() {
+            panic!("the catalogue is loaded once per server; this is a bug");
+        }
     }
 
     pub fn is_draining(&self) -> bool {

@@ -1,4 +1,7 @@
-//! `POST /verify`: does a candidate image show the same thing as a set of reference images?
+//! `POST /verify`: does a candidate image show the same thing as a set of reference images, sent inline
+//! or enrolled as a subject?
+
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -6,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::model::distance::euclidean_vec;
+use crate::store::{check_id, StaleEmbeddings};
 
 use super::deadline::Deadline;
 use super::embedding::{embed_uploads, Embedded};
@@ -16,8 +20,9 @@ use super::input::{
     ImageInput, InputLimits,
 };
 use super::observe::{record_decision, REJECTED, VERIFIED};
-use super::openapi::{ImageErrors, ImageFile};
+use super::openapi::{CatalogueImageErrors, ImageFile};
 use super::state::AppState;
+use super::subjects::counted;
 
 /// How the distances to several references become one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -50,10 +55,8 @@ impl Aggregate {
     }
 }
 
-/// A candidate and its references, as JSON.
-///
-/// The references are a list of images today; a later version will also accept the name of an enrolled
-/// subject instead, which is why `references` is not marked required in this schema.
+/// A candidate and its references, as JSON: either `references` (images) or `subject` (the id of an
+/// enrolled subject, whose images of the model are the references), exactly one of the two.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
@@ -61,8 +64,11 @@ pub struct VerifyRequest {
     #[schema(value_type = ImageData, required = true)]
     pub candidate: Option<ImageData>,
     /// Images known to show the claimed identity (one or more; at most the per-request limit).
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 32)]
     pub references: Option<Vec<ImageData>>,
+    /// An enrolled subject instead of `references`: its images enrolled with the model are the references.
+    #[schema(example = "customer-42")]
+    pub subject: Option<String>,
     /// How the per-reference distances are combined; `min` by default.
     #[serde(default)]
     pub aggregate: Aggregate,
@@ -74,13 +80,17 @@ pub struct VerifyRequest {
     pub threshold: Option<f32>,
 }
 
-/// A candidate and its references, as `multipart/form-data`: repeat the `references` part once per image.
+/// A candidate and its references, as `multipart/form-data`: repeat the `references` part once per image,
+/// or send a `subject` field instead.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
 pub struct VerifyForm {
     candidate: ImageFile,
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 32, required = false)]
     references: Vec<ImageFile>,
+    /// An enrolled subject's id instead of `references`.
+    #[schema(required = false)]
+    subject: String,
     /// `min` (default) or `mean`.
     #[schema(required = false)]
     aggregate: Aggregate,
@@ -106,8 +116,16 @@ pub struct VerifyResponse {
     /// Calibrated match probability of the aggregated distance.
     #[schema(minimum = 0.0, maximum = 1.0, example = 0.93)]
     pub score: f32,
-    /// The candidate's distance to each reference, in the order the references were sent.
+    /// The candidate's distance to each reference, in the order the references were sent (a subject's
+    /// images: oldest first).
     pub distances: Vec<f32>,
+    /// The subject verified against, when the request named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "customer-42")]
+    pub subject: Option<String>,
+    /// With a subject: the candidate's distance to each of its images, by image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distances_by_image: Option<BTreeMap<String, f32>>,
     /// How `distances` became `distance`.
     pub aggregate: Aggregate,
     /// The threshold the decision used: the request's, else the model's calibrated one.
@@ -118,9 +136,15 @@ pub struct VerifyResponse {
     pub model: String,
 }
 
+/// What the candidate is verified against.
+enum References {
+    Images(Vec<Upload>),
+    Subject(String),
+}
+
 pub struct VerifyInput {
     candidate: Upload,
-    references: Vec<Upload>,
+    references: References,
     aggregate: Aggregate,
     model: Option<String>,
     threshold: Option<f32>,
@@ -136,6 +160,10 @@ impl FromUpload for VerifyInput {
         Field {
             name: "references",
             kind: FieldKind::Images,
+        },
+        Field {
+            name: "subject",
+            kind: FieldKind::Text,
         },
         Field {
             name: "aggregate",
@@ -157,6 +185,7 @@ impl FromUpload for VerifyInput {
         Self::new(
             candidate,
             references,
+            json.subject,
             json.aggregate,
             parse_model(json.model),
             check_threshold(json.threshold)?,
@@ -166,6 +195,7 @@ impl FromUpload for VerifyInput {
     fn from_form(mut form: Form, _: &InputLimits) -> Result<Self, ApiError> {
         let candidate = form.image("candidate")?;
         let references = form.images("references");
+        let subject = form.text("subject");
         let aggregate = form
             .text("aggregate")
             .map(|t| Aggregate::parse(&t))
@@ -175,6 +205,7 @@ impl FromUpload for VerifyInput {
         Self::new(
             candidate,
             references,
+            subject,
             aggregate,
             parse_model(form.text("model")),
             threshold,
@@ -186,15 +217,31 @@ impl VerifyInput {
     fn new(
         candidate: Upload,
         references: Vec<Upload>,
+        subject: Option<String>,
         aggregate: Aggregate,
         model: Option<String>,
         threshold: Option<f32>,
     ) -> Result<Self, ApiError> {
-        if references.is_empty() {
-            return Err(ApiError::MissingImage(
-                "at least one reference image is required in references".into(),
-            ));
-        }
+        let references = match (references.is_empty(), subject) {
+            (false, None) => References::Images(references),
+            (true, Some(subject)) => {
+                check_id(&subject).map_err(|e| ApiError::InvalidId {
+                    what: "subject",
+                    reason: e.to_string(),
+                })?;
+                References::Subject(subject)
+            }
+            (false, Some(_)) => {
+                return Err(ApiError::InvalidRequest(
+                    "send either references or subject, not both".into(),
+                ))
+            }
+            (true, None) => {
+                return Err(ApiError::MissingImage(
+                    "at least one reference image is required in references (or an enrolled subject in subject)".into(),
+                ))
+            }
+        };
         Ok(Self {
             candidate,
             references,
@@ -207,8 +254,11 @@ impl VerifyInput {
 
 /// Verify a candidate against references.
 ///
-/// Embeds the candidate and every reference in one submission, measures the candidate's distance to
-/// each reference, aggregates them (`min` or `mean`) and holds the result against the threshold.
+/// Embeds the candidate and every reference in one submission (or, with `subject`, the candidate alone,
+/// against the embeddings enrolled for that subject with the model), measures the candidate's distance
+/// to each reference, aggregates them (`min` or `mean`) and holds the result against the threshold.
+/// With a subject: 404 `unknown_subject`, 422 `no_enrolled_images` when it has no images of the model,
+/// 409 `stale_embeddings` when some were made by other weights than the loaded ones.
 #[utoipa::path(
     post,
     path = "/verify",
@@ -222,7 +272,7 @@ impl VerifyInput {
     ),
     responses(
         (status = 200, description = "The verdict and the distances behind it.", body = VerifyResponse),
-        ImageErrors,
+        CatalogueImageErrors,
     ),
 )]
 pub async fn verify(
@@ -230,33 +280,95 @@ pub async fn verify(
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<VerifyInput>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let mut uploads = Vec::with_capacity(1 + input.references.len());
-    uploads.push(input.candidate);
-    uploads.extend(input.references);
-    let Embedded {
-        model,
-        card,
-        embeddings,
-    } = embed_uploads(&state, input.model, uploads, deadline).await?;
-    let (candidate, references) = embeddings
-        .split_first()
-        .expect("embed_uploads answers one embedding per image, the candidate first; this is a bug");
-    let distances: Vec<f32> = references.iter().map(|r| euclidean_vec(candidate, r)).collect();
+    let (model, card, distances, subject, by_image) = match input.references {
+        References::Images(references) => {
+            let mut uploads = Vec::with_capacity(1 + references.len());
+            uploads.push(input.candidate);
+            uploads.extend(references);
+            let Embedded {
+                model,
+                card,
+                embeddings,
+            } = embed_uploads(&state, input.model, uploads, deadline).await?;
+            let (candidate, references) = embeddings
+                .split_first()
+                .expect("embed_uploads answers one embedding per image, the candidate first; this is a bug");
+            let distances: Vec<f32> = references.iter().map(|r| euclidean_vec(candidate, r)).collect();
+            (model, card, distances, None, None)
+        }
+        References::Subject(subject) => {
+            let model = input.model.unwrap_or_else(|| state.config().default_model.clone());
+            let weights = &state.engine()?.card(&model)?.weights.sha256;
+            let references = enrolled(&state, &subject, &model, weights).await?;
+            let Embedded {
+                model,
+                card,
+                embeddings,
+            } = embed_uploads(&state, Some(model), vec![input.candidate], deadline).await?;
+            let candidate = &embeddings[0];
+            let distances: Vec<f32> = references.iter().map(|(_, r)| euclidean_vec(candidate, r)).collect();
+            let by_image = references
+                .iter()
+                .map(|(id, _)| id.clone())
+                .zip(distances.iter().copied())
+                .collect();
+            (model, card, distances, Some(subject), Some(by_image))
+        }
+    };
     let distance = input.aggregate.apply(&distances);
     let threshold = input.threshold.unwrap_or(card.decision.threshold);
     let verified = distance < threshold;
     let decision = if verified { VERIFIED } else { REJECTED };
-    record_decision(state.metrics(), "/verify", decision, distance);
+    record_decision(state.metrics(), &card.name, "/verify", decision, distance);
     Ok(Json(VerifyResponse {
         verified,
         decision: decision.to_string(),
         distance,
         score: card.calibration.score(distance),
         distances,
+        subject,
+        distances_by_image: by_image,
         aggregate: input.aggregate,
         threshold,
         model,
     }))
+}
+
+/// The embeddings enrolled for `subject` with `model`, oldest first, by image id; refused when the
+/// subject is unknown, has none of the model, or has some made by other weights than `weights`.
+async fn enrolled(
+    state: &AppState,
+    subject: &str,
+    model: &str,
+    weights: &str,
+) -> Result<Vec<(String, Vec<f32>)>, ApiError> {
+    let catalogue = state.catalogue()?;
+    let images = catalogue
+        .store()
+        .subject_images(subject)
+        .await
+        .map_err(|e| counted(catalogue, "read", e))?
+        .ok_or_else(|| ApiError::UnknownSubject(subject.to_string()))?;
+    let of_model: Vec<_> = images.into_iter().filter(|image| image.model == model).collect();
+    if of_model.is_empty() {
+        return Err(ApiError::NoEnrolledImages {
+            subject: subject.to_string(),
+            model: model.to_string(),
+        });
+    }
+    let stale = of_model.iter().filter(|image| image.weights_sha256 != weights).count();
+    if stale > 0 {
+        return Err(StaleEmbeddings {
+            model: model.to_string(),
+            stale,
+            total: of_model.len(),
+        }
+        .into());
+    }
+    Ok(of_model
+        .into_iter()
+        .map(|image| (image.id.to_string(), image.embedding))
+        .collect())
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ impl Engine {
                     card.name
                 )));
             }
+            let model_metrics = metrics.for_model(&card.name);
             let pace = Arc::new(Pace::new(config.max_batch_size, config.workers));
             // One batch in hand-off at a time: while every worker is busy the assembly task waits,
             // and the backlog stays in the bounded queue, where it is counted.
@@ -73,17 +74,36 @@ impl Engine {
                 device,
                 torch_threads: config.torch_threads,
                 warmup_images: config.max_batch_size.min(MAX_WARMUP_IMAGES),
-                metrics: metrics.clone(),
+                metrics: model_metrics.clone(),
                 pace: Arc::clone(&pace),
             };
             spawn_workers(spec, config.workers, batch_rx)?;
-            let (queue, entries) = Queue::new(config.queue_capacity, metrics.queue_depth.clone(), pace);
+            let (queue, entries) = Queue::new(config.queue_capacity, model_metrics.queue_depth, pace);
             runtime.spawn(assemble_batches(entries, batch_tx, policy));
             metrics
                 .model_info
                 .with_label_values(&[card.name.as_str(), card.weights.sha256.as_str(), &device_label(device)])
                 .set(1);
-            tracing::info!(model = %card.name, dir = %dir.display(), device = %device_label(device), workers = config.workers, "model ready");
+            let name = [card.name.as_str()];
+            metrics
+                .batch_size_limit
+                .with_label_values(&name)
+                .set(config.max_batch_size as i64);
+            metrics
+                .model_threshold
+                .with_label_values(&name)
+                .set(f64::from(card.decision.threshold));
+            // The one line per model an operator reads at start: which weights, what they decide with.
+            tracing::info!(
+                model = %card.name,
+                architecture = %card.architecture.name,
+                threshold = card.decision.threshold,
+                sha256 = %card.weights.sha256.get(..12).unwrap_or(&card.weights.sha256),
+                device = %device_label(device),
+                workers = config.workers,
+                dir = %dir.display(),
+                "model ready"
+            );
             let arch = &card.architecture;
             let input_len = (arch.in_channels * arch.height * arch.width) as usize;
             models.insert(card.name.clone(), Served { card, queue, input_len });

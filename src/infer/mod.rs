@@ -57,4 +57,7 @@ pub enum InferError {
     BadInput,
     #[error("the inference worker stopped")]
     WorkerGone,
+    /// The forward pass itself failed (a libtorch error, e.g. out of device memory); the worker lives on.
+    #[error("the forward pass failed")]
+    InferenceFailed,
 }

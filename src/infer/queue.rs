@@ -95,7 +95,7 @@ pub struct Queue {
     /// One permit per image of capacity: the channel itself is unbounded, this bounds it.
     slots: Arc<Semaphore>,
     capacity: usize,
-    /// `simverify_queue_depth`, shared by every model's queue.
+    /// This model's `simverify_queue_depth{model}` series.
     depth: IntGauge,
     pace: Arc<Pace>,
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::pace::Pace;
 use super::queue::{Batch, Entry};
 use super::{EngineError, InferError};
-use crate::metrics::Metrics;
+use crate::metrics::ModelMetrics;
 use crate::model::{load_model, LoadedModel};
 
 /// What every worker of one model shares.
@@ -23,7 +23,8 @@ pub struct WorkerSpec {
     /// Images in the warm-up batch, so that allocations and kernel choices for real batch shapes
     /// happen before the first request.
     pub warmup_images: usize,
-    pub metrics: Metrics,
+    /// This model's series (see `Metrics::for_model`).
+    pub metrics: ModelMetrics,
     pub pace: Arc<Pace>,
 }
 
@@ -135,6 +136,15 @@ fn run_batch(model: &LoadedModel, spec: &WorkerSpec, batch: Batch) {
     spec.metrics.inference_duration_seconds.observe(took.as_secs_f64());
     spec.pace.record(took);
 
+    answer_batch(
+        &model.card.name,
+        entries,
+        result.map_err(|panic| panic_message(&*panic)),
+    );
+}
+
+/// Hands each entry its rows of a forward pass, or every entry `InferenceFailed` when the pass failed.
+fn answer_batch(model: &str, entries: Vec<Entry>, result: Result<Vec<Vec<f32>>, String>) {
     match result {
         Ok(rows) => {
             let mut rows = rows.into_iter();
@@ -143,12 +153,14 @@ fn run_batch(model: &LoadedModel, spec: &WorkerSpec, batch: Batch) {
                 entry.answer(Ok(mine));
             }
         }
-        Err(panic) => {
+        Err(reason) => {
             // Inputs were checked against the card before queueing, so this is a libtorch failure
-            // (e.g. out of device memory): the callers get an error, the worker lives on.
-            tracing::error!(model = %model.card.name, images, error = %panic_message(&*panic), "forward pass failed");
+            // (e.g. out of device memory): the callers get their own error (not "worker gone": the
+            // worker lives on, and the next batch may well succeed), the log gets the cause.
+            let images: usize = entries.iter().map(Entry::images).sum();
+            tracing::error!(model, images, error = %reason, "forward pass failed");
             for entry in entries {
-                entry.answer(Err(InferError::WorkerGone));
+                entry.answer(Err(InferError::InferenceFailed));
             }
         }
     }
@@ -179,4 +191,45 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use prometheus::IntGauge;
+
+    use super::super::queue::Queue;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_forward_pass_answers_inference_failed_not_worker_gone() {
+        let depth = IntGauge::new("test_queue_depth", "test").unwrap();
+        let (queue, mut entries) = Queue::new(8, depth, Arc::new(Pace::new(8, 1)));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let first = queue.submit(vec![vec![0.0]; 2], deadline).unwrap();
+        let second = queue.submit(vec![vec![1.0]], deadline).unwrap();
+        let batch = vec![entries.recv().await.unwrap(), entries.recv().await.unwrap()];
+
+        answer_batch("tiny", batch, Err("CUDA out of memory".into()));
+
+        assert_eq!(first.await.unwrap(), Err(InferError::InferenceFailed));
+        assert_eq!(second.await.unwrap(), Err(InferError::InferenceFailed));
+    }
+
+    #[tokio::test]
+    async fn a_forward_pass_hands_each_entry_its_own_rows() {
+        let depth = IntGauge::new("test_queue_depth", "test").unwrap();
+        let (queue, mut entries) = Queue::new(8, depth, Arc::new(Pace::new(8, 1)));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let first = queue.submit(vec![vec![0.0]; 2], deadline).unwrap();
+        let second = queue.submit(vec![vec![1.0]], deadline).unwrap();
+        let batch = vec![entries.recv().await.unwrap(), entries.recv().await.unwrap()];
+
+        answer_batch("tiny", batch, Ok(vec![vec![1.0], vec![2.0], vec![3.0]]));
+
+        assert_eq!(first.await.unwrap(), Ok(vec![vec![1.0], vec![2.0]]));
+        assert_eq!(second.await.unwrap(), Ok(vec![vec![3.0]]));
+    }
 }

@@ -18,12 +18,15 @@ use simverify::http::App;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod traffic;
+
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 /// Settings for a test server: loopback, an ephemeral port, the bundled models on the CPU with one
-/// single-threaded worker (the test machine has two cores); `extra` flags override these.
+/// single-threaded worker (the test machine has two cores), and a data directory of its own (see
+/// `scratch_data_dir`) unless `extra` names one; `extra` flags override these.
 /// `SIMVERIFY_TEST_MODEL_DIR` points the tests at another model directory (e.g. a freshly trained one).
 pub fn config(extra: &[&str]) -> ServeConfig {
     let models = std::env::var_os("SIMVERIFY_TEST_MODEL_DIR").map_or_else(|| repo_path("models"), PathBuf::from);
@@ -36,14 +39,37 @@ pub fn config(extra: &[&str]) -> ServeConfig {
         ("--torch-threads", "1"),
         ("--decode-pool", "2"),
     ];
+    // Never the repository's `data/store`: tests running at once would share one catalogue.
+    let scratch = (!extra.contains(&"--data-dir")).then(scratch_data_dir);
     // `extra` is flag/value pairs; a flag given there replaces the default (clap refuses a flag twice).
     let mut args: Vec<&str> = defaults
         .iter()
         .filter(|(flag, _)| !extra.contains(flag))
         .flat_map(|(flag, value)| [*flag, *value])
         .collect();
+    if let Some(scratch) = &scratch {
+        args.extend([
+            "--data-dir",
+            scratch.to_str().expect("the target directory path is UTF-8"),
+        ]);
+    }
     args.extend_from_slice(extra);
     ServeConfig::try_from_args(args).expect("test settings parse")
+}
+
+/// Where `config` puts the data directories it makes: cargo's scratch directory for integration tests.
+fn scratch_root() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-dirs")
+}
+
+/// A fresh, empty data directory under `scratch_root`; the `Server` using it removes it when dropped.
+fn scratch_data_dir() -> PathBuf {
+    std::fs::create_dir_all(scratch_root()).expect("the scratch directory is writable");
+    tempfile::Builder::new()
+        .prefix("store-")
+        .tempdir_in(scratch_root())
+        .expect("a scratch data directory")
+        .keep()
 }
 
 /// A running server, stopped when dropped (its task is aborted) or gracefully with `stop`.
@@ -53,6 +79,8 @@ pub struct Server {
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The data directory `config` made for this server (none when the test chose one): removed on drop.
+    scratch: Option<PathBuf>,
 }
 
 impl Server {
@@ -65,6 +93,10 @@ impl Server {
 
     /// Starts a server and returns at once, while the models load.
     pub async fn spawn(config: ServeConfig) -> Server {
+        let scratch = config
+            .data_dir
+            .starts_with(scratch_root())
+            .then(|| config.data_dir.clone());
         let app = App::build(config).await.expect("the test server binds");
         let addr = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -80,6 +112,7 @@ impl Server {
                 .expect("a reqwest client builds"),
             stop: Some(stop),
             task: Some(task),
+            scratch,
         }
     }
 
@@ -164,6 +197,9 @@ impl Drop for Server {
         if let Some(task) = &self.task {
             task.abort();
         }
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -176,7 +212,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Reply {
+    pub async fn from(response: reqwest::Response) -> Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("the body arrives");
@@ -266,4 +302,127 @@ pub fn png(image: &GrayImage) -> Vec<u8> {
 /// Asserts two numbers agree to `tolerance`.
 pub fn assert_close(a: f32, b: f32, tolerance: f32, what: &str) {
     assert!((a - b).abs() <= tolerance, "{what}: {a} vs {b}");
+}
+
+/// Requests the subject endpoints need beyond POST.
+impl Server {
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        let response = self
+            .client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT is answered");
+        Reply::from(response).await
+    }
+
+    pub async fn put_empty(&self, path: &str) -> Reply {
+        Reply::from(self.client.put(self.url(path)).send().await.expect("PUT is answered")).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Reply::from(
+            self.client
+                .delete(self.url(path))
+                .send()
+                .await
+                .expect("DELETE is answered"),
+        )
+        .await
+    }
+
+    /// `PUT /subjects/{id}` then `POST /subjects/{id}/images` (JSON); answers the image ids.
+    pub async fn enrol(&self, subject: &str, images: &[&[u8]]) -> Vec<String> {
+        let created = self.put_empty(&format!("/subjects/{subject}")).await;
+        assert!(created.status.is_success(), "{}", created.text);
+        let reply = self
+            .post_json(
+                &format!("/subjects/{subject}/images"),
+                &json!({ "images": images.iter().map(|i| b64(i)).collect::<Vec<_>>() }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.json()["image_ids"]
+            .as_array()
+            .expect("image ids")
+            .iter()
+            .map(|id| id.as_str().expect("a string id").to_string())
+            .collect()
+    }
+}
+
+/// A test server's own SQLite store: a fresh data directory, and the flags that point a server at it.
+pub struct DataDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for DataDir {
+    fn default() -> Self {
+        DataDir {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+}
+
+impl DataDir {
+    pub fn path(&self) -> &str {
+        self.dir.path().to_str().expect("temporary paths are UTF-8")
+    }
+
+    /// The SQLite file the server keeps there.
+    pub fn store_file(&self) -> PathBuf {
+        self.dir.path().join(simverify::config::STORE_FILE)
+    }
+}
+
+/// The PostgreSQL server the tests use: `SIMVERIFY_TEST_POSTGRES`, else the local one `scripts/setup`
+/// makes sure of (trust authentication, database `test`, a role named after the user).
+pub fn postgres_url() -> String {
+    std::env::var("SIMVERIFY_TEST_POSTGRES").unwrap_or_else(|_| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".to_string());
+        format!("postgres://{user}@127.0.0.1:5432/test")
+    })
+}
+
+/// A schema of its own in the test database, so that tests running at once never see each other's rows;
+/// `url` makes it the connection's search path. Dropped by `drop_schema`.
+pub struct PgSchema {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        use sqlx::Executor as _;
+        let base = postgres_url();
+        let name = format!(
+            "simverify_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let pool = sqlx::PgPool::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} answers (scripts/setup starts one): {e}"));
+        pool.execute(format!("CREATE SCHEMA {name}").as_str())
+            .await
+            .expect("a schema is created");
+        pool.close().await;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
+        PgSchema { name, url }
+    }
+
+    pub async fn drop_schema(self) {
+        use sqlx::Executor as _;
+        if let Ok(pool) = sqlx::PgPool::connect(&postgres_url()).await {
+            let _ = pool
+                .execute(format!("DROP SCHEMA {} CASCADE", self.name).as_str())
+                .await;
+            pool.close().await;
+        }
+    }
 }

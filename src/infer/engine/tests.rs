@@ -79,8 +79,8 @@ async fn assert_batching_changes_no_distance(model_dir: &Path, model: &str, imag
         );
     }
     // 64 single-image batches, then one of 64.
-    assert_eq!(metrics.batch_size.get_sample_count(), 65);
-    assert_eq!(metrics.batch_size.get_sample_sum(), 128.0);
+    assert_eq!(metrics.batch_size.with_label_values(&[model]).get_sample_count(), 65);
+    assert_eq!(metrics.batch_size.with_label_values(&[model]).get_sample_sum(), 128.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +135,11 @@ async fn concurrent_pairs_get_their_one_at_a_time_answers() {
     for (i, (a, b)) in solo.iter().zip(&together).enumerate() {
         assert!((a - b).abs() <= 1e-5, "pair {i}: {a} alone, {b} concurrently");
     }
-    assert_eq!(metrics.queue_depth.get(), 0, "every admitted image left the queue");
+    assert_eq!(
+        metrics.queue_depth.with_label_values(&["tiny"]).get(),
+        0,
+        "every admitted image left the queue"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +202,11 @@ async fn refuses_inputs_of_the_wrong_shape_and_passed_deadlines_without_queueing
         Err(InferError::DeadlineExceeded)
     );
 
-    assert_eq!(metrics.batch_size.get_sample_count(), 0, "nothing reached a worker");
+    assert_eq!(
+        metrics.batch_size.with_label_values(&["tiny"]).get_sample_count(),
+        0,
+        "nothing reached a worker"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +227,11 @@ async fn a_full_queue_answers_overloaded_and_a_caller_leaves_at_its_deadline() {
 
     assert!(matches!(refused, Err(InferError::Overloaded { .. })), "{refused:?}");
     assert_eq!(held, Err(InferError::DeadlineExceeded));
-    assert_eq!(metrics.batch_size.get_sample_count(), 0, "nothing was computed");
+    assert_eq!(
+        metrics.batch_size.with_label_values(&["tiny"]).get_sample_count(),
+        0,
+        "nothing was computed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

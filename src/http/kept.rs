@@ -1,0 +1,89 @@
+//! `--keep-images`: the bytes of the images an enrolment stores beside their embeddings, taken from the
+//! uploads before they are decoded (multipart files as sent; JSON base64 decoded once, here).
+
+use axum::body::Bytes;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+use super::error::ApiError;
+use super::images::{Upload, UploadData};
+
+/// As the decoder reads base64 (`images.rs`): standard alphabet, padding optional.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Each upload's bytes, in order, and the uploads as raw files (so that base64 is decoded only once).
+/// An image URL is refused: the bytes a URL names are fetched inside the decoder, out of reach here.
+pub(crate) fn keep_bytes(uploads: Vec<Upload>) -> Result<(Vec<Upload>, Vec<Bytes>), ApiError> {
+    let mut kept = Vec::with_capacity(uploads.len());
+    let mut raw = Vec::with_capacity(uploads.len());
+    for upload in uploads {
+        let bytes = match upload.data {
+            UploadData::Raw(bytes) => bytes,
+            UploadData::Base64(text) => decode_base64(&text)
+                .map_err(|reason| ApiError::InvalidBase64 {
+                    field: upload.label.clone(),
+                    reason,
+                })?
+                .into(),
+            UploadData::Url(_) => {
+                return Err(ApiError::UrlForbidden {
+                    field: upload.label,
+                    reason: "this server keeps enrolled images (--keep-images), which it does only for \
+                             uploaded files and base64 images",
+                })
+            }
+        };
+        kept.push(bytes.clone());
+        raw.push(Upload::raw(upload.label, bytes));
+    }
+    Ok((raw, kept))
+}
+
+/// As the decoder does: a data URL's prefix (`data:image/png;base64,`) says nothing we trust.
+fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    let payload = match text.strip_prefix("data:") {
+        Some(rest) => rest.split_once(',').map_or(rest, |(_, data)| data),
+        None => text,
+    };
+    BASE64.decode(payload.trim()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::images::{ImageBase64, ImageData, ImageUrl};
+
+    #[test]
+    fn files_and_base64_are_kept_as_bytes_and_urls_refused() {
+        let uploads = vec![
+            Upload::raw("images[0]".into(), Bytes::from_static(b"raw")),
+            Upload::json(
+                "images[1]".into(),
+                ImageData::Base64(ImageBase64 {
+                    base64: "data:image/png;base64,aGk".into(),
+                }),
+            ),
+        ];
+
+        let (raw, kept) = keep_bytes(uploads).unwrap();
+
+        assert_eq!(kept, [Bytes::from_static(b"raw"), Bytes::from_static(b"hi")]);
+        assert!(matches!(&raw[1].data, UploadData::Raw(b) if b == "hi"));
+        let url = Upload::json(
+            "images[0]".into(),
+            ImageData::Url(ImageUrl {
+                url: "https://example.com/a.png".into(),
+            }),
+        );
+        assert_eq!(keep_bytes(vec![url]).err().unwrap().code(), "url_forbidden");
+        let bad = Upload::json(
+            "images[0]".into(),
+            ImageData::Base64(ImageBase64 { base64: "@@".into() }),
+        );
+        assert_eq!(keep_bytes(vec![bad]).err().unwrap().code(), "invalid_base64");
+    }
+}

@@ -1,0 +1,207 @@
+//! `simverify reindex`: after a model's weights change, re-embeds every stored image that other weights
+//! embedded and whose bytes `--keep-images` kept, with the same preprocessing and model as `serve`; the
+//! images that were not kept are counted, for only re-enrolment can refresh them.
+//!
+//! It may run beside the servers: each page of new embeddings is one transaction that also logs the
+//! change, so every replica's search index swaps the rows within its follow interval.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::ServeConfig;
+use crate::infer::Engine;
+use crate::metrics::Metrics;
+use crate::model::ModelCard;
+use crate::preprocess::{preprocess, DecodeLimits};
+use crate::store::{ImageId, Reembedded, StaleImage, Store};
+
+/// Stale images read, embedded and written per round (one transaction each): large enough to fill
+/// batches, small enough that the kept images of one round sit in memory comfortably.
+const PAGE: i64 = 256;
+
+/// How long one batch may wait for the engine: nobody waits on an HTTP answer here, and a big model on a
+/// busy CPU may be slow; only a stuck engine should trip it.
+const BATCH_DEADLINE: Duration = Duration::from_secs(600);
+
+/// `simverify reindex` settings: which model, and the server's own settings, so that the store, the
+/// models and the device are found exactly as `serve` finds them (same flags, same environment).
+#[derive(Debug, Clone, Args)]
+pub struct ReindexConfig {
+    /// Re-embed only this model's images; every loaded model's when absent.
+    #[arg(long)]
+    pub model: Option<String>,
+
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+/// What reindexing one model did.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ModelReport {
+    model: String,
+    /// Re-embedded with the loaded weights and stored.
+    reembedded: usize,
+    /// Stale, with no kept bytes: these need re-enrolment.
+    not_kept: usize,
+    /// Kept bytes that no longer decode within the limits (or changed under us): still stale.
+    failed: usize,
+    /// Embedded by the loaded weights already.
+    current: i64,
+}
+
+impl fmt::Display for ModelReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} re-embedded, {} need re-enrolment (image not kept), {} failed, {} already current",
+            self.model, self.reembedded, self.not_kept, self.failed, self.current
+        )
+    }
+}
+
+/// Runs `simverify reindex`; prints one line per model. Fails when the store or the models cannot be
+/// opened, and (after the report) when some kept images could not be re-embedded.
+pub fn run(config: ReindexConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(reindex(config))
+}
+
+async fn reindex(config: ReindexConfig) -> anyhow::Result<()> {
+    let serve = config.serve;
+    let store = Store::open(&serve.store_url())
+        .await
+        .context("cannot open the subject store (--store / --data-dir)")?;
+    let model_dir = serve.model_dir.clone();
+    let engine_config = serve.engine_config();
+    let engine = tokio::task::spawn_blocking(move || Engine::start(&model_dir, &engine_config, &Metrics::new()))
+        .await
+        .context("model loading panicked")?
+        .with_context(|| format!("cannot load the models under {}", serve.model_dir.display()))?;
+    let cards = match &config.model {
+        Some(name) => vec![engine.card(name)?],
+        None => engine.cards(),
+    };
+    let stored = store.models().await?;
+    for (model, count) in &stored {
+        if engine.card(model).is_err() && config.model.is_none() {
+            println!("{model}: {count} images, but no such model is loaded here: skipped");
+        }
+    }
+    let work = Work {
+        store: &store,
+        engine: &engine,
+        limits: serve.decode_limits(),
+        // One submission never exceeds a batch, nor what the queue admits at once.
+        batch: serve.max_batch_size.min(serve.queue_capacity) as usize,
+    };
+    let mut failed = 0;
+    for card in cards {
+        let total = stored.iter().find(|(m, _)| *m == card.name).map_or(0, |(_, n)| *n);
+        let report = work.model(card, total).await?;
+        println!("{report}");
+        failed += report.failed;
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} kept images could not be re-embedded (see the log)"
+    );
+    Ok(())
+}
+
+/// What re-embedding needs, shared by every model.
+struct Work<'a> {
+    store: &'a Store,
+    engine: &'a Engine,
+    limits: DecodeLimits,
+    /// Images per engine submission.
+    batch: usize,
+}
+
+impl Work<'_> {
+    /// Re-embeds `card`'s stale images a page at a time; `total` is how many images the model has.
+    async fn model(&self, card: &ModelCard, total: i64) -> anyhow::Result<ModelReport> {
+        let store = self.store;
+        let weights = card.weights.sha256.as_str();
+        let mut report = ModelReport {
+            model: card.name.clone(),
+            ..ModelReport::default()
+        };
+        let mut stale_seen = 0;
+        let mut after: Option<ImageId> = None;
+        loop {
+            let page = store.stale_images(&card.name, weights, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            stale_seen += page.len();
+            let (kept, not_kept): (Vec<StaleImage>, Vec<StaleImage>) =
+                page.into_iter().partition(|i| i.bytes.is_some());
+            for image in &not_kept {
+                tracing::info!(image = %image.id, subject = %image.subject, "stale, and its image was not kept: re-enrol it");
+            }
+            report.not_kept += not_kept.len();
+            let kept_count = kept.len();
+            let (inputs, images) = prepare(kept, card, self.limits).await?;
+            report.failed += kept_count - images.len();
+            let embeddings = self.embed(&card.name, inputs).await?;
+            let replacements: Vec<Reembedded> = images
+                .into_iter()
+                .zip(embeddings)
+                .map(|(image, embedding)| Reembedded {
+                    id: image.id,
+                    old_sha256: image.weights_sha256,
+                    embedding,
+                })
+                .collect();
+            // Fewer when some were deleted or re-embedded by another run since they were read: those are
+            // not stale any more, and not ours to count.
+            report.reembedded += store.replace_embeddings(&card.name, weights, &replacements).await?;
+        }
+        report.current = total - stale_seen as i64;
+        Ok(report)
+    }
+
+    /// Embeddings for `inputs`, in order, a batch at a time.
+    async fn embed(&self, model: &str, inputs: Vec<Vec<f32>>) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut embeddings = Vec::with_capacity(inputs.len());
+        let mut inputs = inputs.into_iter().peekable();
+        while inputs.peek().is_some() {
+            let chunk: Vec<Vec<f32>> = inputs.by_ref().take(self.batch).collect();
+            let deadline = tokio::time::Instant::now() + BATCH_DEADLINE;
+            embeddings.extend(self.engine.embed(model, chunk, deadline).await?);
+        }
+        Ok(embeddings)
+    }
+}
+
+/// Model inputs for the kept images that still decode, and those images, in the same order; the
+/// others are logged (and counted by the caller from the difference).
+async fn prepare(
+    kept: Vec<StaleImage>,
+    card: &ModelCard,
+    limits: DecodeLimits,
+) -> anyhow::Result<(Vec<Vec<f32>>, Vec<StaleImage>)> {
+    let pp = card.preprocessing.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut inputs = Vec::with_capacity(kept.len());
+        let mut images = Vec::with_capacity(kept.len());
+        for mut image in kept {
+            let bytes = image
+                .bytes
+                .take()
+                .expect("only kept images are prepared; this is a bug");
+            match preprocess(&bytes, &limits, &pp) {
+                Ok(input) => {
+                    inputs.push(input);
+                    images.push(image);
+                }
+                Err(err) => tracing::warn!(image = %image.id, error = %err, "a kept image no longer decodes"),
+            }
+        }
+        (inputs, images)
+    })
+    .await
+    .context("image preprocessing panicked")
+}

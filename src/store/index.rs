@@ -1,0 +1,437 @@
+//! The in-memory exact index: per (model, weights), every enrolled embedding in one contiguous `Vec<f32>`,
+//! scanned in full for each search with a lane-parallel distance loop the compiler turns into SIMD.
+//!
+//! Memory per image: the vector itself, plus 16 bytes of image id, a subject handle (shared by the
+//! subject's images) and a position-map entry; removal swaps the last row into the hole, so rows stay
+//! contiguous and no tombstones pile up.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+
+use super::db::ImageRow;
+use super::ids::ImageId;
+use crate::model::distance::EPSILON;
+
+/// Below this many floats a scan stays on one thread: spawning costs more than it saves.
+const PARALLEL_FLOATS: usize = 1 << 21;
+
+/// Lanes of the distance accumulator: eight independent sums let LLVM keep them in SIMD registers
+/// (a single running sum would force the additions into sequence).
+const LANES: usize = 8;
+
+/// Every model's rows, keyed by model name, then by the weights hash that made them.
+#[derive(Default)]
+pub(crate) struct Index {
+    models: HashMap<String, HashMap<String, Rows>>,
+    /// Subject ids, shared by every row of a subject.
+    subjects: HashMap<Arc<str>, usize>,
+}
+
+/// One (model, weights) set of embeddings.
+struct Rows {
+    dim: usize,
+    /// `ids.len() * dim` floats, row `i` at `i * dim`.
+    data: Vec<f32>,
+    ids: Vec<ImageId>,
+    subjects: Vec<Arc<str>>,
+    position: HashMap<ImageId, usize>,
+}
+
+/// A search: the query vector, how many answers, and an optional subject filter.
+pub(crate) struct SearchQuery<'a> {
+    pub(crate) vector: &'a [f32],
+    pub(crate) k: usize,
+    /// Only images of these subjects; all when `None`.
+    pub(crate) subjects: Option<&'a HashSet<String>>,
+}
+
+/// One search answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Hit {
+    pub(crate) subject: Arc<str>,
+    pub(crate) image: ImageId,
+    /// Euclidean, as everywhere else in the service.
+    pub(crate) distance: f32,
+}
+
+impl Index {
+    /// Adds an image (a repeat of one already there is ignored: changes may be applied twice).
+    /// An embedding whose length differs from its set's is refused, as a corrupt row.
+    pub(crate) fn add(&mut self, row: ImageRow) -> Result<(), String> {
+        let rows = self
+            .models
+            .entry(row.model)
+            .or_default()
+            .entry(row.weights_sha256)
+            .or_insert_with(|| Rows::new(row.embedding.len()));
+        if rows.position.contains_key(&row.id) {
+            return Ok(());
+        }
+        if row.embedding.len() != rows.dim {
+            return Err(format!(
+                "image {} has {} dimensions where its model's others have {}",
+                row.id,
+                row.embedding.len(),
+                rows.dim
+            ));
+        }
+        rows.position.insert(row.id, rows.ids.len());
+        rows.ids.push(row.id);
+        rows.subjects.push(intern(&mut self.subjects, &row.subject));
+        rows.data.extend_from_slice(&row.embedding);
+        Ok(())
+    }
+
+    /// Removes an image if present.
+    pub(crate) fn remove(&mut self, model: &str, image: ImageId) {
+        let Some(sets) = self.models.get_mut(model) else { return };
+        let mut released = None;
+        for rows in sets.values_mut() {
+            if let Some(subject) = rows.remove(image) {
+                released = Some(subject);
+                break;
+            }
+        }
+        sets.retain(|_, rows| !rows.ids.is_empty());
+        if sets.is_empty() {
+            self.models.remove(model);
+        }
+        if let Some(subject) = released {
+            release(&mut self.subjects, &subject);
+        }
+    }
+
+    /// Gives memory back after a bulk load (vectors grow by doubling).
+    pub(crate) fn shrink(&mut self) {
+        for rows in self.models.values_mut().flat_map(HashMap::values_mut) {
+            rows.data.shrink_to_fit();
+            rows.ids.shrink_to_fit();
+            rows.subjects.shrink_to_fit();
+        }
+    }
+
+    /// Images of `model`, per weights hash.
+    pub(crate) fn counts(&self, model: &str) -> Vec<(String, usize)> {
+        self.models
+            .get(model)
+            .map(|sets| sets.iter().map(|(hash, rows)| (hash.clone(), rows.ids.len())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every model with images, and how many.
+    pub(crate) fn totals(&self) -> Vec<(String, usize)> {
+        self.models
+            .iter()
+            .map(|(model, sets)| (model.clone(), sets.values().map(|r| r.ids.len()).sum()))
+            .collect()
+    }
+
+    /// The `k` nearest images of (`model`, `weights`), nearest first (ties by image id, so that answers
+    /// are repeatable). Empty when nothing is enrolled; refused when the query's length is not the rows'.
+    pub(crate) fn search(&self, model: &str, weights: &str, query: &SearchQuery<'_>) -> Result<Vec<Hit>, String> {
+        let Some(rows) = self.models.get(model).and_then(|sets| sets.get(weights)) else {
+            return Ok(Vec::new());
+        };
+        if query.vector.len() != rows.dim {
+            return Err(format!(
+                "the query has {} dimensions, the enrolled embeddings {}",
+                query.vector.len(),
+                rows.dim
+            ));
+        }
+        Ok(rows.search(query))
+    }
+}
+
+/// The shared handle of `subject`, counting one more row that holds it.
+fn intern(subjects: &mut HashMap<Arc<str>, usize>, subject: &str) -> Arc<str> {
+    if let Some((shared, count)) = subjects.get_key_value(subject).map(|(k, v)| (Arc::clone(k), *v)) {
+        subjects.insert(Arc::clone(&shared), count + 1);
+        return shared;
+    }
+    let shared: Arc<str> = Arc::from(subject);
+    subjects.insert(Arc::clone(&shared), 1);
+    shared
+}
+
+/// One row fewer holds `subject`; the handle goes with the last.
+fn release(subjects: &mut HashMap<Arc<str>, usize>, subject: &Arc<str>) {
+    if let Some(count) = subjects.get_mut(subject) {
+        *count -= 1;
+        if *count == 0 {
+            subjects.remove(subject);
+        }
+    }
+}
+
+impl Rows {
+    fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            data: Vec::new(),
+            ids: Vec::new(),
+            subjects: Vec::new(),
+            position: HashMap::new(),
+        }
+    }
+
+    /// Swap-removes `image`; answers its subject when it was there.
+    fn remove(&mut self, image: ImageId) -> Option<Arc<str>> {
+        let at = self.position.remove(&image)?;
+        let last = self.ids.len() - 1;
+        if at != last {
+            let moved = self.ids[last];
+            self.data
+                .copy_within(last * self.dim..(last + 1) * self.dim, at * self.dim);
+            self.position.insert(moved, at);
+        }
+        self.data.truncate(last * self.dim);
+        self.ids.swap_remove(at);
+        Some(self.subjects.swap_remove(at))
+    }
+
+    fn search(&self, query: &SearchQuery<'_>) -> Vec<Hit> {
+        let n = self.ids.len();
+        let k = query.k.min(n);
+        if k == 0 {
+            return Vec::new();
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let best = if self.data.len() < PARALLEL_FLOATS || threads == 1 {
+            self.top_k(query, 0..n, k)
+        } else {
+            let chunk = n.div_ceil(threads);
+            let mut heaps = Vec::new();
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
+                        scope.spawn(move || self.top_k(query, range, k))
+                    })
+                    .collect();
+                for handle in handles {
+                    heaps.push(handle.join().expect("a search thread does not panic; this is a bug"));
+                }
+            });
+            let mut merged = BinaryHeap::with_capacity(k + 1);
+            for candidate in heaps.into_iter().flatten() {
+                push_bounded(&mut merged, candidate, k);
+            }
+            merged.into_vec()
+        };
+        let mut best = best;
+        best.sort_unstable();
+        best.into_iter()
+            .map(|Candidate { squared, image, row }| Hit {
+                subject: Arc::clone(&self.subjects[row]),
+                image,
+                distance: (f64::from(squared).max(EPSILON)).sqrt() as f32,
+            })
+            .collect()
+    }
+
+    /// The best `k` rows of `range` (unsorted).
+    fn top_k(&self, query: &SearchQuery<'_>, range: std::ops::Range<usize>, k: usize) -> Vec<Candidate> {
+        let mut heap = BinaryHeap::with_capacity(k + 1);
+        let start = range.start;
+        let rows = self.data[range.start * self.dim..range.end * self.dim].chunks_exact(self.dim);
+        for (offset, row) in rows.enumerate() {
+            let at = start + offset;
+            if let Some(filter) = query.subjects {
+                if !filter.contains(&*self.subjects[at]) {
+                    continue;
+                }
+            }
+            let squared = squared_distance(row, query.vector);
+            // Cheap rejection before building a candidate: most rows are not among the best k.
+            if heap.len() == k && heap.peek().is_some_and(|worst: &Candidate| squared > worst.squared) {
+                continue;
+            }
+            let candidate = Candidate {
+                squared,
+                image: self.ids[at],
+                row: at,
+            };
+            push_bounded(&mut heap, candidate, k);
+        }
+        heap.into_vec()
+    }
+}
+
+/// Keeps the `k` smallest in a max-heap.
+fn push_bounded(heap: &mut BinaryHeap<Candidate>, candidate: Candidate, k: usize) {
+    heap.push(candidate);
+    if heap.len() > k {
+        heap.pop();
+    }
+}
+
+/// Ordered by distance, then image id: a total order, so the heap and the final sort agree.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    squared: f32,
+    image: ImageId,
+    row: usize,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.squared
+            .total_cmp(&other.squared)
+            .then_with(|| self.image.cmp(&other.image))
+    }
+}
+
+/// `sum((a - b)^2)` in `LANES` independent accumulators.
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let (a_body, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    let (b_body, b_tail) = b.split_at(a_body.len());
+    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            let d = x[i] - y[i];
+            lanes[i] += d * d;
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| (x - y) * (x - y)).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::distance::euclidean_vec;
+
+    fn row(id: u128, subject: &str, embedding: Vec<f32>) -> ImageRow {
+        ImageRow {
+            id: ImageId(id),
+            subject: subject.into(),
+            model: "m".into(),
+            weights_sha256: "h".into(),
+            embedding,
+            created_ms: 0,
+        }
+    }
+
+    fn query(vector: &[f32], k: usize) -> SearchQuery<'_> {
+        SearchQuery {
+            vector,
+            k,
+            subjects: None,
+        }
+    }
+
+    #[test]
+    fn lane_distance_matches_the_plain_one() {
+        let a: Vec<f32> = (0..13).map(|i| i as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..13).map(|i| 1.0 - i as f32 * 0.05).collect();
+
+        assert!((squared_distance(&a, &b).sqrt() - euclidean_vec(&a, &b)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn nearest_first_with_subjects_and_k() {
+        let mut index = Index::default();
+        index.add(row(1, "far", vec![3.0, 0.0])).unwrap();
+        index.add(row(2, "near", vec![0.1, 0.0])).unwrap();
+        index.add(row(3, "mid", vec![1.0, 0.0])).unwrap();
+
+        let hits = index.search("m", "h", &query(&[0.0, 0.0], 2)).unwrap();
+
+        assert_eq!(hits.len(), 2);
+        assert_eq!((&*hits[0].subject, hits[0].image), ("near", ImageId(2)));
+        assert!((hits[0].distance - 0.1).abs() < 1e-6);
+        assert_eq!(&*hits[1].subject, "mid");
+        assert!(index.search("m", "other", &query(&[0.0, 0.0], 2)).unwrap().is_empty());
+        assert!(index.search("m", "h", &query(&[0.0], 2)).is_err());
+    }
+
+    #[test]
+    fn removal_keeps_rows_contiguous_and_adds_are_idempotent() {
+        let mut index = Index::default();
+        for i in 0..5u128 {
+            index.add(row(i, &format!("s{i}"), vec![i as f32, 0.0])).unwrap();
+        }
+        index.add(row(4, "s4", vec![4.0, 0.0])).unwrap();
+
+        index.remove("m", ImageId(1));
+        index.remove("m", ImageId(1));
+
+        assert_eq!(index.counts("m"), vec![("h".to_string(), 4)]);
+        let hits = index.search("m", "h", &query(&[4.0, 0.0], 10)).unwrap();
+        let order: Vec<u128> = hits.iter().map(|h| h.image.0).collect();
+        assert_eq!(order, vec![4, 3, 2, 0]);
+        assert!(
+            !index.subjects.contains_key("s1"),
+            "a removed subject's handle is released"
+        );
+        for i in [0u128, 2, 3, 4] {
+            index.remove("m", ImageId(i));
+        }
+        assert!(index.totals().is_empty());
+        assert!(index.subjects.is_empty());
+    }
+
+    #[test]
+    fn a_subject_filter_only_sees_those_subjects() {
+        let mut index = Index::default();
+        index.add(row(1, "a", vec![0.0])).unwrap();
+        index.add(row(2, "b", vec![1.0])).unwrap();
+        let only_b: HashSet<String> = ["b".to_string()].into();
+
+        let hits = index
+            .search(
+                "m",
+                "h",
+                &SearchQuery {
+                    vector: &[0.0],
+                    k: 5,
+                    subjects: Some(&only_b),
+                },
+            )
+            .unwrap();
+
+        assert_eq!(hits.len(), 1);
+        assert_eq!(&*hits[0].subject, "b");
+    }
+
+    #[test]
+    fn the_parallel_scan_agrees_with_a_sort() {
+        let dim = 16;
+        let n = PARALLEL_FLOATS / dim + 1000;
+        let mut index = Index::default();
+        let mut state = 1u64;
+        let mut next = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let mut all = Vec::new();
+        for i in 0..n {
+            let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+            all.push((i as u128, v.clone()));
+            index.add(row(i as u128, "s", v)).unwrap();
+        }
+        let q: Vec<f32> = (0..dim).map(|_| next()).collect();
+
+        let hits = index.search("m", "h", &query(&q, 7)).unwrap();
+
+        all.sort_by(|a, b| squared_distance(&a.1, &q).total_cmp(&squared_distance(&b.1, &q)));
+        let expected: Vec<u128> = all[..7].iter().map(|(i, _)| *i).collect();
+        assert_eq!(hits.iter().map(|h| h.image.0).collect::<Vec<_>>(), expected);
+    }
+}
