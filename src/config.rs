@@ -72,6 +72,18 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_DECODE_POOL", default_value_t = default_decode_pool())]
     pub decode_pool: usize,
 
+    /// Images waiting for a decode slot beyond which new requests are refused at once (503 + Retry-After);
+    /// default: --queue-capacity. Bounds the wait in front of the decoders, as --queue-capacity bounds the
+    /// one in front of the model, so that a burst is refused rather than left to time out.
+    #[arg(long, env = "SIMVERIFY_MAX_PENDING_DECODES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_decodes: Option<u64>,
+
+    /// Requests doing work at once (every method but GET and HEAD) beyond which new ones are refused at
+    /// once (503 + Retry-After), before their bodies are read: on a CPU-starved server too many admitted
+    /// requests would all miss their deadline.
+    #[arg(long, env = "SIMVERIFY_MAX_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_in_flight: u64,
+
     /// On SIGTERM or Ctrl-C, how long /ready answers 503 before the listener closes, in milliseconds,
     /// so that a load balancer stops sending traffic first.
     #[arg(long, env = "SIMVERIFY_DRAIN_DELAY_MS", default_value_t = 0)]
@@ -207,6 +219,11 @@ impl ServeConfig {
         }
     }
 
+    /// Images that may wait for a decode slot: --max-pending-decodes, else --queue-capacity.
+    pub(crate) fn max_pending_decodes(&self) -> usize {
+        usize::try_from(self.max_pending_decodes.unwrap_or(self.queue_capacity)).unwrap_or(usize::MAX)
+    }
+
     /// The decoder's bounds for every uploaded image.
     pub fn decode_limits(&self) -> DecodeLimits {
         // A side is bounded only through the pixel count (a 1×N strip is fine), up to what decoders handle.
@@ -319,6 +336,13 @@ mod tests {
         assert_eq!(engine.torch_threads, 3);
         assert_eq!(engine.max_batch_wait, Duration::from_millis(7));
         assert_eq!(engine.queue_capacity, 5);
+        assert_eq!(
+            config.max_pending_decodes(),
+            5,
+            "the decode backlog follows the queue by default"
+        );
+        let config = ServeConfig::try_from_args(["--max-pending-decodes", "9"]).expect("flag parses");
+        assert_eq!(config.max_pending_decodes(), 9);
     }
 
     #[test]

@@ -21,6 +21,9 @@
 pub mod client;
 pub mod config;
 mod fetch;
+// The fuzz targets' and their regression test's way in to the untrusted-input paths; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod infer;
 pub mod keys;

@@ -11,7 +11,7 @@ use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Lim
 
 use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 
-mod jpeg;
+pub(crate) mod jpeg;
 mod resize;
 
 /// The formats we decode; anything else is refused before a decoder runs.

@@ -72,10 +72,11 @@ pub(crate) fn tighten(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
         ));
         schemas["VerifyRequest"]["properties"]["subject"] = json!({"oneOf": [subject_id(), {"type": "null"}]});
         schemas["VerifyForm"]["properties"]["subject"] = subject_id();
-        // Exactly one of the two: both match when both are sent, neither when neither is. Under `allOf`
-        // because utoipa's object schema has no `oneOf` of its own.
-        // schemathesis builds multipart bodies from top-level properties only, so the form is spelt as two
-        // whole objects, each without the other's field.
+        // Exactly one of the two, spelt as two whole closed objects (each without the other's field, so no
+        // form matches both) under `anyOf`, which for disjoint branches means what `oneOf` means.
+        // Not `allOf` + `oneOf`: schemathesis builds multipart bodies from top-level properties only and
+        // sent both. Not `oneOf`: its generator checks "exactly one" with a validator that cannot read a
+        // file part (`Unsupported type: 'Binary'`); `anyOf` needs no such check.
         let form = schemas["VerifyForm"].take();
         let without = |field: &str| {
             let mut object = form.clone();
@@ -86,7 +87,7 @@ pub(crate) fn tighten(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
         by_references["required"] = json!(["candidate", "references"]);
         let mut by_subject = by_subject;
         by_subject["required"] = json!(["candidate", "subject"]);
-        schemas["VerifyForm"] = json!({"oneOf": [by_references, by_subject]});
+        schemas["VerifyForm"] = json!({"anyOf": [by_references, by_subject]});
         let object = schemas["VerifyRequest"].take();
         // A JSON `null` counts as absent, as serde reads it.
         schemas["VerifyRequest"] = json!({"allOf": [object, {"oneOf": [
@@ -153,6 +154,25 @@ mod tests {
             "a", ".", "..", "...", ".a", "..a", "a..", "-_.", &long, &too_long, "", "a/b", "é",
         ] {
             assert_eq!(pattern.is_match(id), check_id(id).is_ok(), "{id:?}");
+        }
+    }
+
+    /// `anyOf` means "exactly one" only while no form can match both branches.
+    #[test]
+    fn the_verify_form_branches_are_disjoint() {
+        let spec = serde_json::to_value(crate::http::openapi_spec()).unwrap();
+        let branches = spec["components"]["schemas"]["VerifyForm"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(branches.len(), 2);
+        for (branch, (own, other)) in branches
+            .iter()
+            .zip([("references", "subject"), ("subject", "references")])
+        {
+            assert_eq!(branch["additionalProperties"], json!(false), "{branch}");
+            assert!(branch["required"].as_array().unwrap().contains(&json!(own)), "{branch}");
+            assert!(branch["properties"].get(other).is_none(), "{branch}");
         }
     }
 }

@@ -30,7 +30,10 @@ pub async fn embed_uploads(
     let card = engine.card(&model)?;
     observe::note_model(&card.name);
     let count = uploads.len();
-    let inputs = state.decoder().preprocess(uploads, &card.preprocessing).await?;
+    let inputs = state
+        .decoder()
+        .preprocess(uploads, &card.preprocessing, deadline)
+        .await?;
     let embeddings = engine.embed(&model, inputs, deadline).await?;
     if embeddings.len() != count {
         return Err(ApiError::Internal(format!(

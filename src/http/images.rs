@@ -1,7 +1,16 @@
 //! Uploaded images: the JSON forms (`{"base64": ...}` or `{"url": ...}`), and the bounded blocking pool
 //! that turns untrusted bytes (uploaded or fetched) into model input, off the async threads.
+//!
+//! The pool's wait is bounded too: a request is refused at once with 503 + `Retry-After` (the answer a
+//! full inference queue gives) when more than `--max-pending-decodes` images wait for a decode slot, or
+//! when the images ahead of it would, at the measured decode pace, take more than half of its time left,
+//! instead of waiting for a slot until its deadline turns it into a 504.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::time::Instant as Deadline;
 
 use axum::body::Bytes;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -12,6 +21,7 @@ use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use crate::fetch::{ByteBudget, FetchError, UrlFetcher};
+use crate::infer::Pace;
 use crate::metrics::Metrics;
 use crate::model::Preprocessing;
 use crate::preprocess::{preprocess, DecodeLimits};
@@ -132,7 +142,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     // A data URL (`data:image/png;base64,...`) is what browsers hand out; its prefix says nothing we trust.
     let payload = match text.strip_prefix("data:") {
         Some(rest) => rest.split_once(',').map_or(rest, |(_, data)| data),
@@ -141,10 +151,17 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     BASE64.decode(payload.trim()).map_err(|e| e.to_string())
 }
 
-/// Decodes and preprocesses images on tokio's blocking pool, at most `size` at once; fetches image URLs
-/// first when the server accepts them.
+/// Decodes and preprocesses images on tokio's blocking pool, at most `size` at once, with at most
+/// `max_waiting` more admitted to wait for a slot; fetches image URLs first when the server accepts them.
 pub struct DecodePool {
     permits: Arc<Semaphore>,
+    /// Images admitted and not yet decoding (URL images while they are fetched included): bounded by
+    /// `max_waiting`, so that a burst beyond what the decoders clear within a deadline is refused up
+    /// front rather than queued to time out, having held a connection and its memory all along.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+    /// How fast decodes finish: what the `Retry-After` of a refusal is estimated from.
+    pace: Arc<Pace>,
     limits: DecodeLimits,
     metrics: Metrics,
     /// `None` unless `--allow-url-inputs`: then a `{"url": ...}` image is refused.
@@ -152,9 +169,14 @@ pub struct DecodePool {
 }
 
 impl DecodePool {
-    pub fn new(size: usize, limits: DecodeLimits, metrics: Metrics) -> Self {
+    pub fn new(size: usize, max_waiting: usize, limits: DecodeLimits, metrics: Metrics) -> Self {
+        let size = size.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(size.max(1))),
+            permits: Arc::new(Semaphore::new(size)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: max_waiting.max(1),
+            // One image per "batch", `size` of them at once.
+            pace: Arc::new(Pace::new(1, size)),
             limits,
             metrics,
             urls: None,
@@ -167,20 +189,49 @@ impl DecodePool {
         self
     }
 
-    /// Model input for every image, in order; the first failing image (in order) is the error.
-    pub async fn preprocess(&self, uploads: Vec<Upload>, pp: &Preprocessing) -> Result<Vec<Vec<f32>>, ApiError> {
+    /// Model input for every image, in order; the first failing image (in order) is the error. Refused
+    /// at once with `Overloaded` when the request's images would not fit in the wait for a decode slot,
+    /// or would not be decoded well before `deadline`.
+    pub async fn preprocess(
+        &self,
+        uploads: Vec<Upload>,
+        pp: &Preprocessing,
+        deadline: Deadline,
+    ) -> Result<Vec<Vec<f32>>, ApiError> {
+        // All of a request's images or none: half a request admitted is decoding work nobody can use.
+        let mut admitted = self.admit(uploads.len(), deadline)?.into_iter();
         let pp = Arc::new(pp.clone());
         // One budget for all the URL images of the request, as the body limit bounds all its uploads.
         let budget = self.urls.as_ref().map(UrlFetcher::budget);
-        let jobs = uploads
-            .into_iter()
-            .map(|upload| self.one(upload, budget.as_ref(), Arc::clone(&pp)));
+        let jobs = uploads.into_iter().map(|upload| {
+            let waiting = admitted.next().expect("one admission per upload; this is a bug");
+            self.one(upload, waiting, budget.as_ref(), Arc::clone(&pp))
+        });
         futures::future::join_all(jobs).await.into_iter().collect()
+    }
+
+    /// Counts `images` in as waiting, one guard each, or refuses them all when the wait is full or too
+    /// slow for `deadline`. A request larger than the whole wait is let in when nothing waits, rather than
+    /// never fitting.
+    fn admit(&self, images: usize, deadline: Deadline) -> Result<Vec<Waiting>, ApiError> {
+        let before = self.waiting.fetch_add(images, Ordering::SeqCst);
+        // Half the time left: the rest of the request (the model's queue, the forward pass, the answer)
+        // needs the other half, and the pace is an average, not a promise.
+        let time_left = deadline.saturating_duration_since(Deadline::now());
+        let too_slow = self.pace.drain_time(before + images) > time_left / 2;
+        if before > 0 && (before + images > self.max_waiting || too_slow) {
+            self.waiting.fetch_sub(images, Ordering::SeqCst);
+            return Err(ApiError::Overloaded {
+                retry_after: self.pace.retry_after(before),
+            });
+        }
+        Ok((0..images).map(|_| Waiting(Arc::clone(&self.waiting))).collect())
     }
 
     async fn one(
         &self,
         upload: Upload,
+        waiting: Waiting,
         budget: Option<&ByteBudget>,
         pp: Arc<Preprocessing>,
     ) -> Result<Vec<f32>, ApiError> {
@@ -190,16 +241,22 @@ impl DecodePool {
             .acquire_owned()
             .await
             .expect("the decode semaphore is never closed; this is a bug");
+        // Decoding now: its place in the wait is free for another request.
+        drop(waiting);
         let limits = self.limits;
         let duration = self.metrics.image_decode_duration_seconds.clone();
         let size = self.metrics.image_size_bytes.clone();
+        let pace = Arc::clone(&self.pace);
         tokio::task::spawn_blocking(move || {
             // Held until the decode ends, even when the request that asked has gone.
             let _permit = permit;
             let _timer = duration.start_timer();
+            let started = Instant::now();
             let (label, bytes) = upload.into_bytes()?;
             size.observe(bytes.len() as f64);
-            preprocess(&bytes, &limits, &pp).map_err(|e| ApiError::from_preprocess(&label, e))
+            let input = preprocess(&bytes, &limits, &pp).map_err(|e| ApiError::from_preprocess(&label, e));
+            pace.record(started.elapsed());
+            input
         })
         .await
         .map_err(|e| ApiError::Internal(format!("image decode task failed: {e}")))?
@@ -220,6 +277,16 @@ impl DecodePool {
             Ok(bytes) => Ok(Upload::raw(upload.label, bytes)),
             Err(err) => Err(fetch_error(upload.label, err)),
         }
+    }
+}
+
+/// One admitted image's place in the wait for a decode slot; given back when dropped (decoding has
+/// begun, or the request failed or went away first).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -284,7 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn urls_are_refused_when_the_server_does_not_fetch_them() {
-        let pool = DecodePool::new(1, DecodeLimits::default(), Metrics::new());
+        let pool = DecodePool::new(1, 1, DecodeLimits::default(), Metrics::new());
         let upload = Upload::json(
             "image_a".into(),
             ImageData::Url(ImageUrl {
@@ -296,5 +363,85 @@ mod tests {
 
         assert_eq!(err.code(), "url_forbidden");
         assert!(err.to_string().starts_with("image_a: "), "{err}");
+    }
+
+    fn tiny_png() -> Upload {
+        Upload::json(
+            "image_a".into(),
+            ImageData::Base64(ImageBase64 {
+                base64: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg=="
+                    .into(),
+            }),
+        )
+    }
+
+    fn preprocessing() -> Preprocessing {
+        crate::train::mnist::preprocessing()
+    }
+
+    /// Every decode slot is taken and one image waits: the next request is refused at once, with a
+    /// `Retry-After`, rather than left to wait for its deadline; once the wait empties, requests get in.
+    #[tokio::test]
+    async fn a_full_wait_for_a_decode_slot_refuses_at_once() {
+        let pool = Arc::new(DecodePool::new(1, 1, DecodeLimits::default(), Metrics::new()));
+        let busy = Arc::clone(&pool.permits).acquire_owned().await.unwrap();
+        let waiter = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.preprocess(vec![tiny_png()], &preprocessing(), later()).await }
+        });
+        while pool.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+
+        let refused = pool.preprocess(vec![tiny_png()], &preprocessing(), later()).await;
+
+        let err = refused.expect_err("the wait is full");
+        assert_eq!(err.code(), "overloaded");
+        assert!(
+            matches!(err, ApiError::Overloaded { retry_after } if retry_after >= std::time::Duration::from_secs(1)),
+            "{err:?}"
+        );
+        drop(busy);
+        assert_eq!(waiter.await.unwrap().expect("the waiting image is decoded").len(), 1);
+        assert_eq!(
+            pool.waiting.load(Ordering::SeqCst),
+            0,
+            "every place in the wait is given back"
+        );
+        assert_eq!(
+            pool.preprocess(vec![tiny_png()], &preprocessing(), later())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    /// Room in the wait, but at the measured pace the images ahead take longer than half the time the
+    /// request has left: refused at once too.
+    #[tokio::test]
+    async fn a_wait_longer_than_the_deadline_allows_refuses_at_once() {
+        let pool = Arc::new(DecodePool::new(1, 100, DecodeLimits::default(), Metrics::new()));
+        pool.pace.record(std::time::Duration::from_millis(100));
+        let busy = Arc::clone(&pool.permits).acquire_owned().await.unwrap();
+        let waiter = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.preprocess(vec![tiny_png()], &preprocessing(), later()).await }
+        });
+        while pool.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+
+        // Two images ahead at 100 ms each, 300 ms left: 200 ms > 150 ms.
+        let soon = Deadline::now() + std::time::Duration::from_millis(300);
+        let refused = pool.preprocess(vec![tiny_png()], &preprocessing(), soon).await;
+
+        assert_eq!(refused.expect_err("too slow for its deadline").code(), "overloaded");
+        drop(busy);
+        waiter.await.unwrap().expect("the waiting image is decoded");
+    }
+
+    fn later() -> Deadline {
+        Deadline::now() + std::time::Duration::from_secs(60)
     }
 }

@@ -158,7 +158,7 @@ fn body_kind(req: &Request) -> Result<BodyKind, ApiError> {
 }
 
 /// Syntax errors (including an empty or cut-off body) are 400; well-formed JSON of the wrong shape is 422.
-fn parse_json<J: DeserializeOwned>(bytes: &[u8]) -> Result<J, ApiError> {
+pub(crate) fn parse_json<J: DeserializeOwned>(bytes: &[u8]) -> Result<J, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
         _ => ApiError::MalformedJson(e.to_string()),
@@ -166,7 +166,7 @@ fn parse_json<J: DeserializeOwned>(bytes: &[u8]) -> Result<J, ApiError> {
 }
 
 /// Reads every part, refusing unknown or repeated fields and too many images as soon as they appear.
-async fn read_form(
+pub(crate) async fn read_form(
     mut multipart: Multipart,
     fields: &'static [Field],
     limits: &InputLimits,

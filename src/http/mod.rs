@@ -1,6 +1,7 @@
 //! The HTTP service: the router, its layers, one module per endpoint (the subjects API in one), input
 //! extraction, errors, OpenAPI, and `App` (bind, load the models in the background, serve, shut down gracefully).
 
+mod admission;
 mod app;
 mod auth;
 mod body_timeout;

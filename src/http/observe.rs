@@ -55,12 +55,13 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     // text line does not repeat the request span in front of it.
     tracing::info!(
         parent: None,
-        request_id = request_id::current().unwrap_or_default(),
+        request_id = %request_id::current().unwrap_or_default(),
         method = %method,
-        route,
+        route = %route,
         status = status.as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        model = model.get().map(String::as_str),
+        // Microsecond resolution is plenty, and keeps the line free of float noise (0.07886800000000001).
+        latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        model = model.get().map(tracing::field::display),
         "request"
     );
     response

@@ -7,7 +7,7 @@ use axum::{middleware, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,8 +18,8 @@ use super::openapi::{docs_router, document_api_keys, ApiDoc};
 use super::request_id::{self, X_REQUEST_ID};
 use super::state::AppState;
 use super::{
-    auth, body_timeout, compare, contract, deadline, demo, embed, health, info, metrics, observe, search, shape,
-    subjects, verify,
+    admission, auth, body_timeout, compare, contract, deadline, demo, embed, health, info, metrics, observe, search,
+    shape, subjects, verify,
 };
 
 /// The API routes with their OpenAPI paths.
@@ -81,7 +81,9 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 })
                 // `observe::record` writes the one INFO line per request (with route and model); this one is for debugging.
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                // A 5xx is already in that line, and its cause in the error's own log line.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         .layer(middleware::from_fn(request_id::scope))
@@ -90,6 +92,8 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         // Inside the metrics and the problem shape, so that a 401 is counted and carries the request id;
         // outside everything that reads the body.
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_key))
+        // Behind the key check, so that unauthenticated traffic takes no place; in front of the body.
+        .layer(middleware::from_fn_with_state(state.clone(), admission::limit))
         .layer(CatchPanicLayer::custom(panic_response))
         // Outside the deadline, so that a trickled body is answered 408 rather than 504.
         .layer(middleware::from_fn_with_state(state.clone(), body_timeout::limit))

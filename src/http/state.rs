@@ -11,6 +11,7 @@ use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
 use crate::store::Catalogue;
 
+use super::admission::InFlight;
 use super::error::ApiError;
 use super::images::DecodePool;
 
@@ -30,6 +31,8 @@ struct Inner {
     draining: AtomicBool,
     /// Bounds the image decodes running on the blocking pool.
     decoder: DecodePool,
+    /// Bounds the requests doing work at once (`--max-in-flight`).
+    in_flight: InFlight,
     /// Set by `App::build` from --api-keys-file, before serving; unset, every request is let in.
     api_keys: OnceLock<ApiKeys>,
     /// Set once the search index is loaded from the store (alongside the models; the store itself is
@@ -39,8 +42,14 @@ struct Inner {
 
 impl AppState {
     pub fn new(config: ServeConfig, metrics: Metrics) -> Self {
-        let decoder = DecodePool::new(config.decode_pool, config.decode_limits(), metrics.clone())
-            .with_urls(UrlFetcher::from_config(&config));
+        let decoder = DecodePool::new(
+            config.decode_pool,
+            config.max_pending_decodes(),
+            config.decode_limits(),
+            metrics.clone(),
+        )
+        .with_urls(UrlFetcher::from_config(&config));
+        let in_flight = InFlight::new(usize::try_from(config.max_in_flight).unwrap_or(usize::MAX));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -48,6 +57,7 @@ impl AppState {
                 engine: OnceLock::new(),
                 draining: AtomicBool::new(false),
                 decoder,
+                in_flight,
                 api_keys: OnceLock::new(),
                 catalogue: OnceLock::new(),
             }),
@@ -64,6 +74,10 @@ impl AppState {
 
     pub fn decoder(&self) -> &DecodePool {
         &self.inner.decoder
+    }
+
+    pub(crate) fn in_flight(&self) -> &InFlight {
+        &self.inner.in_flight
     }
 
     /// The keys requests must carry; `None` when the server runs open.

@@ -97,7 +97,9 @@ impl Engine {
             tracing::info!(
                 model = %card.name,
                 architecture = %card.architecture.name,
-                threshold = card.decision.threshold,
+                // Through the f32's shortest decimal form, so that the log says 0.56941277 as the card does,
+                // not the f64 widening 0.5694127678871155.
+                threshold = card.decision.threshold.to_string().parse::<f64>().unwrap_or(f64::NAN),
                 sha256 = %card.weights.sha256.get(..12).unwrap_or(&card.weights.sha256),
                 device = %device_label(device),
                 workers = config.workers,

@@ -14,6 +14,8 @@ use std::time::Duration;
 use crate::model::DeviceSetting;
 
 pub use engine::Engine;
+// The decode pool paces its own backlog the same way, for the `Retry-After` it answers.
+pub(crate) use pace::Pace;
 
 /// Settings of the engine, filled from `config::ServeConfig`.
 #[derive(Debug, Clone)]

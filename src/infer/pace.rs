@@ -1,4 +1,5 @@
-//! How fast a model's workers drain its queue: the basis of the `Retry-After` an overloaded queue answers.
+//! How fast work drains: a model's workers through its queue, or the decode pool through its wait; the basis
+//! of the `Retry-After` an overloaded queue answers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,10 +34,21 @@ impl Pace {
     /// How long until `queued` images have gone through the workers, in whole seconds (what a
     /// `Retry-After` header carries), never less than one.
     pub fn retry_after(&self, queued: usize) -> Duration {
-        let batches = queued.div_ceil(self.max_batch_size) as u64;
-        let rounds = batches.div_ceil(self.workers as u64).max(1);
-        let micros = rounds.saturating_mul(self.batch_micros.load(Ordering::Relaxed));
+        // At least one round: a refused caller retrying sooner than one batch takes finds the same queue.
+        let micros = self.drain_micros(queued.max(1));
         Duration::from_secs(micros.div_ceil(1_000_000).max(1))
+    }
+
+    /// How long until `queued` images have gone through, as measured so far (zero before any sample):
+    /// what a newcomer behind them can expect to wait.
+    pub(crate) fn drain_time(&self, queued: usize) -> Duration {
+        Duration::from_micros(self.drain_micros(queued))
+    }
+
+    fn drain_micros(&self, queued: usize) -> u64 {
+        let batches = queued.div_ceil(self.max_batch_size) as u64;
+        let rounds = batches.div_ceil(self.workers as u64);
+        rounds.saturating_mul(self.batch_micros.load(Ordering::Relaxed))
     }
 }
 
@@ -64,6 +76,16 @@ mod tests {
         // 100 images = 10 batches of 0.5 s: 5 s on one worker, 3 rounds (1.5 s → 2 s) on four.
         assert_eq!(one_worker.retry_after(100), Duration::from_secs(5));
         assert_eq!(four_workers.retry_after(100), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn drain_time_is_exact_and_zero_before_any_sample() {
+        let pace = Pace::new(1, 2);
+        assert_eq!(pace.drain_time(10), Duration::ZERO);
+        pace.record(Duration::from_millis(4));
+
+        // 5 images on 2 slots: 3 rounds of 4 ms.
+        assert_eq!(pace.drain_time(5), Duration::from_millis(12));
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub(super) fn decode(
     decode_with(bytes, limits, target, SCALED_DECODE_MIN_PIXELS)
 }
 
-/// [`decode`] with the size from which scaling is used given: tests exercise the path on small images.
-pub(super) fn decode_with(
+/// [`decode`] with the size from which scaling is used given: tests and the fuzz target exercise the path
+/// on small images.
+pub(crate) fn decode_with(
     bytes: &[u8],
     limits: &DecodeLimits,
     target: Option<(u32, u32)>,
