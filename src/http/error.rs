@@ -316,7 +316,9 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // A 503 is the service working as designed (loading, overloaded, draining): polled /ready alone would
+        // otherwise fill the log with errors during start-up.
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(code = self.code(), error = ?self, "request failed");
         } else {
             tracing::info!(code = self.code(), detail = %self.detail(), "request refused");
