@@ -32,5 +32,5 @@ pub mod subjects;
 pub mod verify;
 
 pub use app::App;
-pub use router::{openapi_spec, router};
+pub use router::{openapi_spec, router, served_openapi_spec};
 pub use state::AppState;

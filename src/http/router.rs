@@ -21,6 +21,7 @@ use super::{
     admission, auth, body_timeout, compare, contract, deadline, demo, embed, health, info, metrics, observe, search,
     shape, subjects, verify,
 };
+use crate::config::ServeConfig;
 
 /// The API routes with their OpenAPI paths.
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -50,15 +51,21 @@ pub fn openapi_spec() -> utoipa::openapi::OpenApi {
     contract::tighten(api)
 }
 
+/// The OpenAPI document a server with `config` serves: [`openapi_spec`] narrowed to what this server
+/// accepts, exactly (its image limit; no URL inputs unless it fetches them).
+pub fn served_openapi_spec(config: &ServeConfig) -> utoipa::openapi::OpenApi {
+    let api = contract::with_max_images(openapi_spec(), config.max_images);
+    if config.allow_url_inputs {
+        api
+    } else {
+        contract::without_url_inputs(api)
+    }
+}
+
 /// The whole service, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (routes, mut api) = api_routes().split_for_parts();
-    document_api_keys(&mut api);
-    let mut api = contract::with_max_images(contract::tighten(api), state.config().max_images);
-    // What this server accepts, exactly: a server that fetches no URL does not offer them.
-    if !state.config().allow_url_inputs {
-        api = contract::without_url_inputs(api);
-    }
+    let (routes, _) = api_routes().split_for_parts();
+    let api = served_openapi_spec(state.config());
     with_layers(routes.merge(docs_router(api)).merge(demo::routes()), state)
 }
 
