@@ -17,7 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
-const INSTALL: &str = "the demo page test needs Debian's chromium and chromium-driver: run scripts/setup, or \
+const INSTALL: &str = "the demo page test needs Debian's chromium and chromium-driver: run scripts/setup-tests, or \
      `apt-get install chromium chromium-driver`, or point CHROME_BIN and CHROMEDRIVER at a Chromium and its driver";
 
 /// WebDriver's codes for the arrow keys.

@@ -1,6 +1,6 @@
 //! Prometheus' own linter on what the server really exports, and on the scrape configuration that ships
 //! with it: `promtool check metrics` on a live `/metrics` after traffic, `promtool check config` on
-//! `deploy/prometheus/prometheus.yml`. `scripts/setup` installs promtool (Debian's `prometheus`).
+//! `deploy/prometheus/prometheus.yml`. `scripts/setup-tests` installs promtool (Debian's `prometheus`).
 
 mod common;
 
@@ -18,7 +18,9 @@ fn promtool(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("cannot run promtool ({e}): run scripts/setup, or `apt-get install prometheus`, which ships it")
+            panic!(
+                "cannot run promtool ({e}): run scripts/setup-tests, or `apt-get install prometheus`, which ships it"
+            )
         });
     child
         .stdin
