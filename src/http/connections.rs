@@ -1,7 +1,7 @@
 //! The connection loop: at most `--max-connections` open at once, each served over HTTP/1 with a header
 //! read timeout and a limit on the requests one keep-alive connection may carry; on shutdown it stops
-//! accepting (new connections are refused by the closed socket) and lets each connection finish the
-//! request it is serving.
+//! accepting (new connections are refused by the closed socket), serves what the backlog already holds,
+//! and lets each connection finish the request it is serving.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Request};
 use axum::Router;
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,6 +21,9 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use crate::config::ServeConfig;
+
+/// On shutdown, how long a connection that has not sent a request yet may take to send one.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// What bounds each connection, from `ServeConfig`.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +84,16 @@ pub(crate) async fn serve(
             }
         }
     }
+    // Connections already in the backlog were accepted by the kernel, and their clients may have sent a
+    // request: closing the listener would reset them, so they are served like the others.
+    while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+        match listener.accept().now_or_never() {
+            Some(Ok((stream, _peer))) => {
+                tokio::spawn(serve_connection(stream, app.clone(), limits, stop_rx.clone(), slot));
+            }
+            _ => break,
+        }
+    }
     drop(listener);
     tracing::info!(
         open = limits.max_connections as usize - slots.available_permits(),
@@ -103,9 +117,10 @@ async fn serve_connection(
 ) {
     // Answers are small and latency matters more than packet count.
     let _ = stream.set_nodelay(true);
-    let served = AtomicU64::new(0);
+    let served = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&served);
     let service = service_fn(move |req: Request<Incoming>| {
-        let last = served.fetch_add(1, Ordering::Relaxed) + 1 >= limits.max_requests;
+        let last = counted.fetch_add(1, Ordering::Relaxed) + 1 >= limits.max_requests;
         let app = app.clone();
         async move {
             let mut response = app
@@ -131,10 +146,23 @@ async fn serve_connection(
         result = connection.as_mut() => result,
         // Sent once, after this connection started: any change means stop.
         _ = stop.changed() => {
+            // A connection that has not yet asked anything looks idle, and a graceful shutdown would close
+            // it at once, though its client may have just sent a request: give that request a moment to
+            // arrive first. (A closed keep-alive connection between requests is a normal event for clients.)
+            if served.load(Ordering::Relaxed) == 0 {
+                let first_request = limits.header_read_timeout.min(FIRST_REQUEST_GRACE);
+                if let Ok(result) = tokio::time::timeout(first_request, connection.as_mut()).await {
+                    return log_end(result);
+                }
+            }
             connection.as_mut().graceful_shutdown();
             connection.await
         }
     };
+    log_end(result);
+}
+
+fn log_end(result: Result<(), hyper::Error>) {
     if let Err(err) = result {
         // Header timeouts, resets, malformed requests: the client's doing, worth no more than debug.
         tracing::debug!(error = %err, "connection closed with an error");
