@@ -3,42 +3,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{b64, digit, repo_path, DataDir, Server};
+use common::{b64, digit, spawn_binary, DataDir, Server};
 use serde_json::json;
 use tokio::sync::Mutex;
-
-/// The `simverify` binary serving on an ephemeral port; answers the child and its base URL.
-fn serve(data: &DataDir) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_simverify"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--device", "cpu", "--workers", "1"])
-        .args(["--torch-threads", "1", "--data-dir", data.path()])
-        .arg("--model-dir")
-        .arg(repo_path("models"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the simverify binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("the listening line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, format!("http://{addr}"))
-}
 
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_enrolment() {
     let data = DataDir::default();
-    let (mut child, base) = serve(&data);
+    let (mut child, base) = spawn_binary(&["--data-dir", data.path()]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

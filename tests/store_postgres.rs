@@ -1,11 +1,12 @@
 //! Two servers sharing one PostgreSQL catalogue (each in a schema of its own test): each sees the other's
-//! enrolments and deletions within a second, through the change log.
+//! enrolments and deletions within a second, through the change log; in one test process, and as two
+//! processes of the real binary.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{b64, digit, PgSchema, Server};
+use common::{b64, digit, spawn_binary, PgSchema, Server};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -69,5 +70,67 @@ async fn two_servers_on_one_postgres_see_each_others_enrolments() {
     assert_eq!(results[0]["subject"], "later");
 
     drop((b, c));
+    schema.drop_schema().await;
+}
+
+/// Two processes of the real binary on one catalogue: an enrolment through one is found by a search
+/// through the other within a second.
+#[tokio::test]
+async fn two_server_processes_share_one_catalogue() {
+    let schema = PgSchema::create().await;
+    let (mut a, a_url) = spawn_binary(&["--store", &schema.url]);
+    let (mut b, b_url) = spawn_binary(&["--store", &schema.url]);
+    let client = reqwest::Client::new();
+    for url in [&a_url, &b_url] {
+        let ready = Instant::now();
+        while !client
+            .get(format!("{url}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            assert!(ready.elapsed() < Duration::from_secs(120), "{url} never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let image = b64(&digit(6, 0));
+    let put = client.put(format!("{a_url}/subjects/across")).send().await.unwrap();
+    assert_eq!(put.status(), 201);
+    let enrolled: Value = client
+        .post(format!("{a_url}/subjects/across/images"))
+        .json(&json!({ "images": [image] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = enrolled["image_ids"][0].clone();
+
+    let start = Instant::now();
+    loop {
+        let found: Value = client
+            .post(format!("{b_url}/search"))
+            .json(&json!({ "image": image, "k": 1 }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if found["results"][0]["image_id"] == id {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "not seen within a second: {found}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("the other process saw the enrolment after {:?}", start.elapsed());
+    for child in [&mut a, &mut b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     schema.drop_schema().await;
 }

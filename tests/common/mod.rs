@@ -426,3 +426,30 @@ impl PgSchema {
         }
     }
 }
+
+/// The real `simverify` binary serving on an ephemeral port with `extra` flags, in a process of its own;
+/// answers the child and its base URL once it listens (not yet ready).
+pub fn spawn_binary(extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simverify"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--device", "cpu", "--workers", "1"])
+        .args(["--torch-threads", "1"])
+        .arg("--model-dir")
+        .arg(repo_path("models"))
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the simverify binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, format!("http://{addr}"))
+}
