@@ -53,8 +53,8 @@ pub struct EmbedResponse {
 }
 
 pub struct EmbedInput {
-    images: Vec<Upload>,
-    model: Option<String>,
+    pub(crate) images: Vec<Upload>,
+    pub(crate) model: Option<String>,
 }
 
 impl FromUpload for EmbedInput {

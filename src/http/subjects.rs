@@ -14,10 +14,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::store::{check_id, now_ms, rfc3339, Catalogue, Created, ImageId, ImageRow, StoreError, SubjectRow};
 
 use super::deadline::Deadline;
+use super::embed::{EmbedInput, EmbedRequest};
 use super::embedding::{embed_uploads, Embedded};
 use super::error::ApiError;
-use super::images::{ImageData, Upload};
-use super::input::{image_list, parse_model, Field, FieldKind, Form, FromUpload, ImageInput, InputLimits};
+use super::images::ImageData;
+use super::input::{Field, Form, FromUpload, ImageInput, InputLimits};
 use super::kept::keep_bytes;
 use super::openapi::{CatalogueImageErrors, ImageFile, SubjectErrors};
 use super::state::AppState;
@@ -133,42 +134,20 @@ pub struct Enrolled {
     pub image_ids: Vec<String>,
 }
 
-pub struct EnrolInput {
-    images: Vec<Upload>,
-    model: Option<String>,
-}
+/// An enrolment reads exactly what `/embed` reads; only its JSON schema is its own.
+pub struct EnrolInput(EmbedInput);
 
 impl FromUpload for EnrolInput {
     type Json = EnrolRequest;
-    const FIELDS: &'static [Field] = &[
-        Field {
-            name: "images",
-            kind: FieldKind::Images,
-        },
-        Field {
-            name: "model",
-            kind: FieldKind::Text,
-        },
-    ];
+    const FIELDS: &'static [Field] = EmbedInput::FIELDS;
 
     fn from_json(json: EnrolRequest, limits: &InputLimits) -> Result<Self, ApiError> {
-        Self::new(image_list("images", json.images, limits)?, parse_model(json.model))
+        let EnrolRequest { images, model } = json;
+        EmbedInput::from_json(EmbedRequest { images, model }, limits).map(Self)
     }
 
-    fn from_form(mut form: Form, _: &InputLimits) -> Result<Self, ApiError> {
-        let images = form.images("images");
-        Self::new(images, parse_model(form.text("model")))
-    }
-}
-
-impl EnrolInput {
-    fn new(images: Vec<Upload>, model: Option<String>) -> Result<Self, ApiError> {
-        if images.is_empty() {
-            return Err(ApiError::MissingImage(
-                "at least one image is required in images".into(),
-            ));
-        }
-        Ok(Self { images, model })
+    fn from_form(form: Form, limits: &InputLimits) -> Result<Self, ApiError> {
+        EmbedInput::from_form(form, limits).map(Self)
     }
 }
 
@@ -329,7 +308,7 @@ pub async fn enrol(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     id: Result<Path<String>, PathRejection>,
-    ImageInput(input): ImageInput<EnrolInput>,
+    ImageInput(EnrolInput(input)): ImageInput<EnrolInput>,
 ) -> Result<(StatusCode, Json<Enrolled>), ApiError> {
     let id = subject_id(id)?;
     let catalogue = state.catalogue()?;
