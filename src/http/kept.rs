@@ -2,18 +2,9 @@
 //! uploads before they are decoded (multipart files as sent; JSON base64 decoded once, here).
 
 use axum::body::Bytes;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine as _;
 
 use super::error::ApiError;
-use super::images::{Upload, UploadData};
-
-/// As the decoder reads base64 (`images.rs`): standard alphabet, padding optional.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+use super::images::{decode_base64, Upload, UploadData};
 
 /// Each upload's bytes, in order, and the uploads as raw files (so that base64 is decoded only once).
 /// An image URL is refused: the bytes a URL names are fetched inside the decoder, out of reach here.
@@ -41,15 +32,6 @@ pub(crate) fn keep_bytes(uploads: Vec<Upload>) -> Result<(Vec<Upload>, Vec<Bytes
         raw.push(Upload::raw(upload.label, bytes));
     }
     Ok((raw, kept))
-}
-
-/// As the decoder does: a data URL's prefix (`data:image/png;base64,`) says nothing we trust.
-fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
-    let payload = match text.strip_prefix("data:") {
-        Some(rest) => rest.split_once(',').map_or(rest, |(_, data)| data),
-        None => text,
-    };
-    BASE64.decode(payload.trim()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
