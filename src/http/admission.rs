@@ -1,5 +1,6 @@
 //! The in-flight request limit: past `--max-in-flight` requests doing work at once, a new one is refused
-//! at once with 503 `overloaded` + `Retry-After`, before its body is read.
+//! at once with 503 `overloaded` + `Retry-After`, before its body is read (the connection's lingering
+//! close, `linger.rs`, then drains that body so that the 503 is not lost to a reset).
 //!
 //! Every stage behind it is bounded (the decode wait, the model's queue), but on a CPU-starved server the
 //! requests themselves (bodies being read, JSON parsed, answers written) share the cores with that work:

@@ -1,7 +1,8 @@
 //! The connection loop: at most `--max-connections` open at once, each served over HTTP/1 with a header
 //! read timeout and a limit on the requests one keep-alive connection may carry; on shutdown it stops
 //! accepting (new connections are refused by the closed socket), serves what the backlog already holds,
-//! and lets each connection finish the request it is serving.
+//! and lets each connection finish the request it is serving. Every connection closes lingering
+//! ([`LingeringClose`]), so that an answer sent before its request's body was read is not lost.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
+use super::linger::LingeringClose;
 use crate::config::ServeConfig;
 
 /// On shutdown, how long a connection that has not sent a request yet may take to send one.
@@ -141,7 +143,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let mut connection = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut connection = std::pin::pin!(builder.serve_connection(TokioIo::new(LingeringClose::new(stream)), service));
     let result = tokio::select! {
         result = connection.as_mut() => result,
         // Sent once, after this connection started: any change means stop.

@@ -19,6 +19,7 @@ pub mod images;
 pub mod info;
 pub mod input;
 mod kept;
+mod linger;
 mod metrics;
 mod observe;
 pub mod openapi;
