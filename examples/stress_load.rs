@@ -1,5 +1,5 @@
 //! The load driver of `scripts/stress`: raw HTTP/1.1 on tokio, one connection per request, fast enough to
-//! offer ten times the server's capacity from the same two cores.
+//! offer ten times the server's capacity for product photo compares from the same two cores.
 //!
 //! Phases (each bounded in time and count), one JSON line each; exits 1 when a check fails:
 //! - `capacity`: a closed loop of `--concurrency` clients for `--capacity-seconds`; the answers/s it gets
@@ -55,7 +55,7 @@ struct Args {
     #[arg(long, env = "STRESS_MAX_RSS_MIB", default_value_t = 2048.0)]
     max_rss_mib: f64,
     /// `mnist` compares two 28x28 PNG digits; any other model compares the two 640x480 product JPEGs of
-    /// examples/images (about 60 KB of JSON a request, more than the server reads from the socket at once).
+    /// examples/images (about 60 KB of JSON a request).
     #[arg(long, env = "STRESS_MODEL", default_value = "product")]
     model: String,
 }
@@ -120,7 +120,10 @@ async fn one_request(addr: SocketAddr, request: &[u8], timeout: Duration) -> Out
             .await
             .map_err(|_| "timeout")?
             .map_err(|e| error_name(&e))?;
-        stream.write_all(request).await.map_err(|e| error_name(&e))?;
+        tokio::time::timeout(timeout, stream.write_all(request))
+            .await
+            .map_err(|_| "timeout")?
+            .map_err(|e| error_name(&e))?;
         out.written_at = Some(Instant::now());
         let mut answer = Vec::with_capacity(1024);
         tokio::time::timeout(timeout, stream.read_to_end(&mut answer))
