@@ -60,6 +60,18 @@ struct Args {
     model: String,
 }
 
+impl Args {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// How long any one step of a request (connect, write, read the answer) may take: the server's
+    /// deadline and a margin, so that only a request the server lost times out.
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms) + Duration::from_secs(5)
+    }
+}
+
 /// One request: its status (`None` when no answer came), whether a 503 carried `Retry-After`, its latency,
 /// when it was fully written, and why it failed.
 #[derive(Default)]
@@ -189,8 +201,7 @@ fn summary(phase: &str, outcomes: &[Outcome], seconds: f64) -> serde_json::Map<S
 
 /// `concurrency` clients, each sending its next request when the last is answered, until `stop` is set.
 async fn closed_loop(args: &Args, request: Arc<[u8]>, stop: Arc<AtomicBool>) -> Vec<Outcome> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let timeout = Duration::from_millis(args.deadline_ms) + Duration::from_secs(5);
+    let (addr, timeout) = (args.addr(), args.request_timeout());
     let clients = (0..args.concurrency).map(|_| {
         let (request, stop) = (request.clone(), stop.clone());
         tokio::spawn(async move {
@@ -221,8 +232,7 @@ fn stop_after(seconds: f64) -> Arc<AtomicBool> {
 /// Sends `count` requests at `rate` per second, each on its own task, whatever the answers; returns the
 /// outcomes and the rate actually offered (the driver's open-connection bound can hold sends back).
 async fn open_loop(args: &Args, request: Arc<[u8]>, rate: f64, count: usize) -> (Vec<Outcome>, f64) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let timeout = Duration::from_millis(args.deadline_ms) + Duration::from_secs(5);
+    let (addr, timeout) = (args.addr(), args.request_timeout());
     let open = Arc::new(Semaphore::new(args.max_open));
     let started = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(count);

@@ -199,18 +199,26 @@ mod tests {
     use std::time::Duration;
 
     use prometheus::IntGauge;
+    use tokio::sync::oneshot;
 
-    use super::super::queue::Queue;
+    use super::super::queue::{Queue, Reply};
     use super::*;
 
-    #[tokio::test]
-    async fn a_failed_forward_pass_answers_inference_failed_not_worker_gone() {
+    /// A batch of two queued entries, the first with two rows and the second with one, and the receivers
+    /// of their answers.
+    async fn two_entries_in_one_batch() -> (oneshot::Receiver<Reply>, oneshot::Receiver<Reply>, Vec<Entry>) {
         let depth = IntGauge::new("test_queue_depth", "test").unwrap();
         let (queue, mut entries) = Queue::new(8, depth, Arc::new(Pace::new(8, 1)));
         let deadline = Instant::now() + Duration::from_secs(60);
         let first = queue.submit(vec![vec![0.0]; 2], deadline).unwrap();
         let second = queue.submit(vec![vec![1.0]], deadline).unwrap();
         let batch = vec![entries.recv().await.unwrap(), entries.recv().await.unwrap()];
+        (first, second, batch)
+    }
+
+    #[tokio::test]
+    async fn a_failed_forward_pass_answers_inference_failed_not_worker_gone() {
+        let (first, second, batch) = two_entries_in_one_batch().await;
 
         answer_batch("tiny", batch, Err("CUDA out of memory".into()));
 
@@ -220,12 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_forward_pass_hands_each_entry_its_own_rows() {
-        let depth = IntGauge::new("test_queue_depth", "test").unwrap();
-        let (queue, mut entries) = Queue::new(8, depth, Arc::new(Pace::new(8, 1)));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let first = queue.submit(vec![vec![0.0]; 2], deadline).unwrap();
-        let second = queue.submit(vec![vec![1.0]], deadline).unwrap();
-        let batch = vec![entries.recv().await.unwrap(), entries.recv().await.unwrap()];
+        let (first, second, batch) = two_entries_in_one_batch().await;
 
         answer_batch("tiny", batch, Ok(vec![vec![1.0], vec![2.0], vec![3.0]]));
 
