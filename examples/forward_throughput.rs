@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use simverify::model::{device_label, load_model, select_device, DeviceSetting};
+use simverify::model::{device_label, load_model, load_model_unfolded, select_device, DeviceSetting};
 use tch::{Kind, Tensor};
 
 #[derive(Parser)]
@@ -24,6 +24,9 @@ struct Args {
     /// Measuring time per batch size, in seconds.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Keep batch norms as separate passes instead of folding them into the convolutions (what folding gains).
+    #[arg(long)]
+    keep_batch_norm: bool,
     /// Batch sizes to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2,16,32,64,128")]
     batch_sizes: Vec<i64>,
@@ -35,7 +38,11 @@ fn main() -> anyhow::Result<()> {
         tch::set_num_threads(args.torch_threads);
     }
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
-    let model = load_model(&args.model_dir, device)?;
+    let model = if args.keep_batch_norm {
+        load_model_unfolded(&args.model_dir, device)?
+    } else {
+        load_model(&args.model_dir, device)?
+    };
     let arch = &model.card.architecture;
     println!(
         "model {} on {}, {} torch threads, {:.0} s per batch size",

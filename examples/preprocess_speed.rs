@@ -148,6 +148,7 @@ fn card(resize: ResizeMode) -> Preprocessing {
         mean: vec![0.485, 0.456, 0.406],
         std: vec![0.229, 0.224, 0.225],
         polarity: Polarity::AsIs,
+        trim_border: false,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 
 pub(crate) mod jpeg;
 mod resize;
+mod trim;
 
 /// The formats we decode; anything else is refused before a decoder runs.
 pub const SUPPORTED_FORMATS: [ImageFormat; 5] = [
@@ -185,7 +186,8 @@ fn too_large(width: u32, height: u32, limits: &DecodeLimits) -> PreprocessError 
 
 /// Turns a decoded image into the network's input: `channels × height × width` floats, channel-major.
 ///
-/// Transparency is laid over white. Grayscale `Fit` follows MNIST (see `fit_content`); `Stretch`
+/// Transparency is laid over white. An RGB card with `trim_border` cuts a uniform border off first (see
+/// `trim::content_box`). Grayscale `Fit` follows MNIST (see `fit_content`); `Stretch`
 /// and `Letterbox` resize the whole picture, the latter padding with the card's mean so that the
 /// border normalises to about 0. RGB `Fit` stretches, as it always has: no card uses it.
 pub fn prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
@@ -218,7 +220,12 @@ pub fn prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
             normalise(resized.as_raw(), 1, pp)
         }
         ColorMode::Rgb => {
-            let rgb = rgb_photo(image);
+            let mut rgb = rgb_photo(image);
+            if pp.trim_border {
+                if let Some((x, y, cw, ch)) = trim::content_box(&rgb) {
+                    rgb = Cow::Owned(imageops::crop_imm(rgb.as_ref(), x, y, cw, ch).to_image());
+                }
+            }
             let resized = match pp.resize {
                 ResizeMode::Letterbox => {
                     resize::letterbox(&rgb, w, h, Rgb([padding(pp, 0), padding(pp, 1), padding(pp, 2)]))

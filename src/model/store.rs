@@ -47,8 +47,16 @@ impl LoadedModel {
     }
 }
 
-/// Loads `dir`, refusing a card that is malformed or whose weights do not hash to what it says.
+/// Loads `dir`, refusing a card that is malformed or whose weights do not hash to what it says. A loaded
+/// model only infers, so its batch norms are folded into their convolutions once, here.
 pub fn load_model(dir: &Path, device: Device) -> Result<LoadedModel, ModelError> {
+    let mut model = load_model_unfolded(dir, device)?;
+    model.net.fold_batch_norm();
+    Ok(model)
+}
+
+/// [`load_model`] with the batch norms left as trained: what folding gains is measured against it.
+pub fn load_model_unfolded(dir: &Path, device: Device) -> Result<LoadedModel, ModelError> {
     let card = read_card(dir)?;
     let weights = dir.join(&card.weights.file);
     let actual = sha256_file(&weights)?;

@@ -36,6 +36,7 @@ pub(crate) fn card(name: &str, side: i64, embedding_dim: i64) -> ModelCard {
             mean: vec![0.0],
             std: vec![1.0],
             polarity: Polarity::AsIs,
+            trim_border: false,
         },
         distance: "euclidean".into(),
         decision: Decision {

@@ -230,6 +230,7 @@ fn photo_pp(resize: ResizeMode, width: u32, height: u32) -> Preprocessing {
         mean: vec![0.485, 0.456, 0.406],
         std: vec![0.229, 0.224, 0.225],
         polarity: Polarity::AsIs,
+        trim_border: false,
     }
 }
 

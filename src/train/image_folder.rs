@@ -72,6 +72,7 @@ mod tests {
             mean: vec![0.5; 3],
             std: vec![0.5; 3],
             polarity: Polarity::AsIs,
+            trim_border: false,
         }
     }
 

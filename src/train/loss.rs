@@ -121,3 +121,17 @@ mod tests {
         assert!((loss - expected).abs() < 1e-6, "{loss} != {expected}");
     }
 }
+
+/// SSCD's entropy regulariser (Kozachenko–Leonenko): `−mean(log(distance to the nearest other view))` over
+/// `2B` unit-length embeddings, the partner view excluded. It spreads the embeddings over the sphere,
+/// which keeps unrelated images apart and the distance threshold meaningful.
+pub fn koleo(embeddings: &Tensor) -> Tensor {
+    let n = embeddings.size()[0];
+    let options = (Kind::Bool, embeddings.device());
+    let half = n / 2;
+    let partners = Tensor::eye(half, options).repeat([2, 2]);
+    let excluded = Tensor::eye(n, options).logical_or(&partners);
+    let distance = Tensor::cdist(embeddings, embeddings, 2.0, None::<i64>).masked_fill(&excluded, f64::INFINITY);
+    let (nearest, _) = distance.min_dim(1, false);
+    (nearest + 1e-8).log().mean(Kind::Float).neg()
+}

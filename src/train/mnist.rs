@@ -30,6 +30,7 @@ pub fn preprocessing() -> Preprocessing {
         mean: vec![0.0],
         std: vec![1.0],
         polarity: Polarity::LightOnDark,
+        trim_border: false,
     }
 }
 

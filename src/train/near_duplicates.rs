@@ -109,6 +109,7 @@ impl Scored {
             tar_at_far_1e_3: metrics::tar_at_far(&distances, &similar, 1e-3),
             threshold,
             far_at_threshold: accepted(&mut self.dissimilar.iter().copied()),
+            validation_far: None,
             tar_by_family,
         }
     }

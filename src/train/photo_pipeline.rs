@@ -19,7 +19,8 @@ use super::photos::{load_sources, split_key, split_sources, Source, SourceSplit}
 use super::self_supervised::{train_photos, PhotoLoss, PhotoTrainConfig};
 use super::{metrics, plots};
 use crate::model::card::*;
-use crate::model::{save_model, EmbeddingNet};
+use crate::model::net::TRUNK_PREFIX;
+use crate::model::{pretrained, save_model, EmbeddingNet};
 
 /// Fractions of the sources held out; the split depends on each source's name and this seed only.
 pub const VALIDATION_FRACTION: f64 = 0.1;
@@ -89,9 +90,22 @@ fn evaluation_set(sources: &[Source], limit: usize, seed: u64) -> (EditedSet, us
     (edited_set(&used, seed), used.len())
 }
 
-/// Scores of the model and of each hash on one edited set, the model first.
-fn all_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, device: Device) -> Vec<(String, Scored)> {
+/// The detector name of the frozen pretrained trunk in the card's figures.
+pub const FROZEN_TRUNK: &str = "frozen trunk";
+
+/// Scores of the model, of the frozen pretrained trunk (when the model has one) and of each hash on one
+/// edited set, the model first.
+fn all_scores(
+    net: &EmbeddingNet,
+    frozen: Option<&EmbeddingNet>,
+    set: &EditedSet,
+    pp: &Preprocessing,
+    device: Device,
+) -> Vec<(String, Scored)> {
     let mut scores = vec![("model".to_string(), model_scores(net, set, pp, device))];
+    if let Some(frozen) = frozen {
+        scores.push((FROZEN_TRUNK.to_string(), model_scores(frozen, set, pp, device)));
+    }
     scores.extend(
         PerceptualHash::ALL
             .iter()
@@ -100,15 +114,37 @@ fn all_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, device: D
     scores
 }
 
+/// The pretrained trunk of `arch` without fine-tuning, loaded from `path` (or the cache), batch norms
+/// folded; `None` for an architecture without a pretrained trunk.
+pub fn frozen_trunk(
+    arch: &Architecture,
+    path: Option<&Path>,
+    device: Device,
+) -> Result<Option<(tch::nn::VarStore, EmbeddingNet)>> {
+    let Some(shape) = &arch.efficientnet else {
+        return Ok(None);
+    };
+    let path = path.map_or_else(|| pretrained::default_path(shape.variant), Path::to_path_buf);
+    let vs = tch::nn::VarStore::new(device);
+    let mut net = EmbeddingNet::frozen_trunk(&vs.root(), arch);
+    pretrained::load_into(&vs, TRUNK_PREFIX, &pretrained::read(shape.variant, &path)?, &path)?;
+    net.fold_batch_norm();
+    Ok(Some((vs, net)))
+}
+
 /// Trains, calibrates, measures and writes `out`; returns the card written.
 pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Path, name: &str) -> Result<ModelCard> {
     let split = load_split(data)?;
     let (validation, _) = evaluation_set(&split.validation, data.eval_sources, VALIDATION_EDIT_SEED);
-    let trained = train_photos(&split.train, &validation, config);
     let (pp, device) = (&config.preprocessing, config.device);
+    // Loaded first, so that a missing pretrained file stops the run before training rather than after.
+    let frozen = frozen_trunk(&config.architecture, config.pretrained.as_deref(), device)?;
+    let frozen = frozen.as_ref().map(|(_, net)| net);
+    let trained = train_photos(&split.train, &validation, config)?;
 
     // Every detector's threshold is chosen on validation at the same FAR; test pairs only measure.
-    let thresholds: Vec<f64> = all_scores(&trained.net, &validation, pp, device)
+    let validation_scores = all_scores(&trained.net, frozen, &validation, pp, device);
+    let thresholds: Vec<f64> = validation_scores
         .iter()
         .map(|(_, scored)| {
             let (d, s) = scored.labelled();
@@ -116,15 +152,19 @@ pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Pa
         })
         .collect();
     let calibration = {
-        let (d, s) = balanced(&model_scores(&trained.net, &validation, pp, device), config.seed);
+        let (d, s) = balanced(&validation_scores[0].1, config.seed);
         fit_platt(&d, &s)
     };
     let (test, test_sources) = evaluation_set(&split.test, data.eval_sources, TEST_EDIT_SEED);
-    let test_scores = all_scores(&trained.net, &test, pp, device);
+    let test_scores = all_scores(&trained.net, frozen, &test, pp, device);
     let detectors: Vec<DetectorFigures> = test_scores
         .iter()
+        .zip(&validation_scores)
         .zip(&thresholds)
-        .map(|((name, scored), &t)| scored.figures(name, t))
+        .map(|(((name, scored), (_, validated)), &t)| DetectorFigures {
+            validation_far: Some(validated.figures(name, t).far_at_threshold),
+            ..scored.figures(name, t)
+        })
         .collect();
     let (model_d, model_s) = test_scores[0].1.labelled();
 
@@ -235,7 +275,8 @@ pub fn evaluate_product_model(
             .and_then(|ds| ds.iter().find(|d| d.detector == name))
             .map(|d| d.threshold)
     };
-    let scores = all_scores(net, &test, &card.preprocessing, device);
+    let frozen = frozen_trunk(&card.architecture, None, device)?;
+    let scores = all_scores(net, frozen.as_ref().map(|(_, n)| n), &test, &card.preprocessing, device);
     let detectors = scores
         .iter()
         .map(|(name, scored)| {

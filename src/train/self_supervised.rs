@@ -12,11 +12,13 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Tensor};
 
 use super::edits;
-use super::loss::{contrastive_all_pairs, nt_xent};
+use super::loss::{contrastive_all_pairs, koleo, nt_xent};
 use super::metrics::{roc_auc, tar_at_far};
 use super::near_duplicates::{model_scores, EditedSet};
 use super::photos::Source;
 use crate::model::card::{Architecture, Preprocessing};
+use crate::model::net::{TRUNK_GROUP, TRUNK_PREFIX};
+use crate::model::pretrained::{self, PretrainedError};
 use crate::model::EmbeddingNet;
 use crate::preprocess;
 
@@ -43,6 +45,12 @@ pub struct PhotoTrainConfig {
     pub learning_rate: f64,
     pub weight_decay: f64,
     pub loss: PhotoLoss,
+    /// Weight of SSCD's entropy regulariser ([`koleo`]) added to the loss; 0 leaves it out.
+    pub koleo_weight: f64,
+    /// The pretrained trunk's learning rate as a share of the head's (pooling and projection).
+    pub trunk_lr_scale: f64,
+    /// The converted pretrained weights, for an architecture with a pretrained trunk.
+    pub pretrained: Option<std::path::PathBuf>,
     /// Steps between validations; the best validated weights are kept.
     pub validate_every: usize,
     /// Threads that make and preprocess the views while the network trains.
@@ -71,8 +79,13 @@ pub struct PhotoTrained {
 }
 
 /// Trains on `train` sources; validates on the fixed `validation` edits every `validate_every` steps
-/// and keeps the weights with the best TAR at FAR 1e-3 there (ties: ROC AUC).
-pub fn train_photos(train: &[Source], validation: &EditedSet, config: &PhotoTrainConfig) -> PhotoTrained {
+/// and keeps the weights with the best TAR at FAR 1e-3 there (ties: ROC AUC). A pretrained trunk starts
+/// from its ImageNet weights, which must be where `config.pretrained` says.
+pub fn train_photos(
+    train: &[Source],
+    validation: &EditedSet,
+    config: &PhotoTrainConfig,
+) -> Result<PhotoTrained, PretrainedError> {
     assert!(
         train.len() >= 2 && config.sources_per_step >= 2,
         "checked by the caller; this is a bug"
@@ -81,6 +94,14 @@ pub fn train_photos(train: &[Source], validation: &EditedSet, config: &PhotoTrai
     tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(config.device);
     let net = EmbeddingNet::new(&vs.root(), &config.architecture);
+    let trunk = config.architecture.efficientnet.as_ref();
+    if let Some(shape) = trunk {
+        let path = config
+            .pretrained
+            .clone()
+            .unwrap_or_else(|| pretrained::default_path(shape.variant));
+        pretrained::load_into(&vs, TRUNK_PREFIX, &pretrained::read(shape.variant, &path)?, &path)?;
+    }
     let mut best = nn::VarStore::new(config.device);
     let best_net = EmbeddingNet::new(&best.root(), &config.architecture);
     let mut optimizer = nn::AdamW::default()
@@ -112,12 +133,19 @@ pub fn train_photos(train: &[Source], validation: &EditedSet, config: &PhotoTrai
                     config.architecture.width,
                 ])
                 .to_device(config.device);
-            optimizer.set_lr(learning_rate_at(step, config));
+            let lr = learning_rate_at(step, config);
+            optimizer.set_lr(lr);
+            if trunk.is_some() {
+                optimizer.set_lr_group(TRUNK_GROUP, lr * config.trunk_lr_scale);
+            }
             let embeddings = net.forward_t(&images, true);
-            let loss = match config.loss {
+            let mut loss = match config.loss {
                 PhotoLoss::NtXent { temperature } => nt_xent(&embeddings, temperature),
                 PhotoLoss::Contrastive { margin } => contrastive_all_pairs(&embeddings, &labels, margin, 0.0),
             };
+            if config.koleo_weight > 0.0 {
+                loss = loss + koleo(&embeddings) * config.koleo_weight;
+            }
             optimizer.backward_step(&loss);
             loss_sum += f64::try_from(&loss).expect("scalar loss");
             loss_steps += 1;
@@ -150,13 +178,13 @@ pub fn train_photos(train: &[Source], validation: &EditedSet, config: &PhotoTrai
             }
         }
     });
-    PhotoTrained {
+    Ok(PhotoTrained {
         vs: best,
         net: best_net,
         history,
         best_step,
         elapsed: started.elapsed(),
-    }
+    })
 }
 
 /// Linear warm-up over the first 5% of the steps, then a cosine decay to zero.

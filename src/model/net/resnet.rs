@@ -2,12 +2,10 @@
 //! a linear projection.
 
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-use crate::model::card::{Architecture, Pooling, Residual};
-
-/// GeM's exponent starts at 3, the value its authors found to work well for retrieval.
-const GEM_INITIAL_P: f64 = 3.0;
+use super::pooling::{gem_exponent, global_pool};
+use crate::model::card::{Architecture, Residual};
 
 #[derive(Debug)]
 pub struct ResNet {
@@ -39,7 +37,7 @@ impl ResNet {
                 channels = width;
             }
         }
-        let gem_p = (r.pooling == Pooling::Gem).then(|| vs.var("gem_p", &[1], nn::Init::Const(GEM_INITIAL_P)));
+        let gem_p = gem_exponent(vs, r.pooling);
         let projection = nn::linear(vs / "projection", channels, arch.embedding_dim, Default::default());
         Self {
             stem,
@@ -59,17 +57,7 @@ impl ResNet {
         for block in &self.blocks {
             x = block.forward_t(&x, train);
         }
-        let pooled = match &self.gem_p {
-            None => x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
-            Some(p) => {
-                // Clamped so that the root stays finite; ReLU outputs are ≥ 0 already.
-                let p = p.clamp_min(1.0);
-                x.clamp_min(1e-6)
-                    .pow(&p)
-                    .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
-                    .pow(&p.reciprocal())
-            }
-        };
+        let pooled = global_pool(&x, self.gem_p.as_ref());
         self.projection.forward(&pooled.dropout(self.dropout, train))
     }
 }
