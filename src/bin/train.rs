@@ -116,7 +116,7 @@ struct PhotoArgs {
     #[arg(long, default_value_t = 0.0)]
     koleo: f64,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 700)]
+    #[arg(long, default_value_t = 900)]
     steps: usize,
     /// Sources per step; each gives two views.
     #[arg(long, default_value_t = 32)]
@@ -137,7 +137,7 @@ struct PhotoArgs {
     #[arg(long, default_value_t = 1.0)]
     margin: f64,
     /// Steps between validations; the best validated weights are kept.
-    #[arg(long, default_value_t = 175)]
+    #[arg(long, default_value_t = 150)]
     validate_every: usize,
     /// Sources are shrunk to at most this side when loaded.
     #[arg(long, default_value_t = PHOTO_MAX_SIDE)]

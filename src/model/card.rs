@@ -54,7 +54,8 @@ pub struct Architecture {
 pub struct EfficientNet {
     pub variant: LiteVariant,
     pub pooling: Pooling,
-    /// Blocks (after the stem, which is frozen with them) that fine-tuning left as pretrained; 0 trains all.
+    /// Blocks (after the stem, which is frozen with them) that fine-tuning left as pretrained; 0 trains all,
+    /// more than the trunk has freezes every block.
     pub frozen_blocks: usize,
     /// Where the ImageNet weights it started from came from.
     pub pretrained: PretrainedSource,
@@ -149,13 +150,10 @@ impl Architecture {
             return unusable();
         }
         match (self.name.as_str(), &self.residual, &self.efficientnet) {
-            (EFFICIENTNET_LITE, None, Some(e)) => {
+            (EFFICIENTNET_LITE, None, Some(_)) => {
                 // Five stride-2 stages; each must keep a pixel.
                 if self.in_channels != 3 || self.height < 32 || self.width < 32 || self.embedding_dim > 4096 {
                     return unusable();
-                }
-                if e.frozen_blocks > 16 {
-                    return Err(format!("frozen_blocks {} is more than the trunk has", e.frozen_blocks));
                 }
             }
             (SEED_CNN, None, None) => {

@@ -182,9 +182,13 @@ pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Pa
         format_version: CARD_FORMAT_VERSION,
         name: name.to_string(),
         description: format!(
-            "{} embedding of product photos and drawings for near-duplicate detection, trained self-supervised on {}",
+            "{} embedding of product photos and drawings for near-duplicate detection, trained self-supervised on {}{}",
             config.architecture.name,
-            data_name(&data.root)
+            data_name(&data.root),
+            config.architecture.efficientnet.as_ref().map_or(String::new(), |e| format!(
+                ", fine-tuned from the ImageNet weights of {} {}",
+                e.pretrained.package, e.pretrained.version
+            ))
         ),
         architecture: config.architecture.clone(),
         preprocessing: pp.clone(),
