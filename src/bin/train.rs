@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use simverify::model::card::{
-    Architecture, ColorMode, Decision, Evaluation, ModelCard, Polarity, Pooling, Preprocessing, Residual, ResizeMode,
-    EfficientNet, LiteVariant, TrainingSummary, Weights, CARD_FORMAT_VERSION, EFFICIENTNET_LITE, RESNET, SEED_CNN,
+    Architecture, ColorMode, Decision, EfficientNet, Evaluation, LiteVariant, ModelCard, Polarity, Pooling,
+    Preprocessing, Residual, ResizeMode, TrainingSummary, Weights, CARD_FORMAT_VERSION, EFFICIENTNET_LITE, RESNET,
+    SEED_CNN,
 };
 use simverify::model::{load_model, pretrained, save_model, select_device, DeviceSetting};
 use simverify::train::evaluate::{embed_all, evaluation_pairs, figures, pair_distances};
@@ -32,7 +33,7 @@ enum Command {
     Eval(EvalArgs),
     /// Trains a photo model for near-duplicate detection from a folder of unlabelled images: two random
     /// edits of one source are a pair, every other image in the batch a negative (NT-Xent).
-    Photos(PhotoArgs),
+    Photos(Box<PhotoArgs>),
 }
 
 /// Photo sources are shrunk to at most this side when loaded: edits and a 96-px model need no more.
@@ -546,8 +547,16 @@ fn train_photo_model(args: &PhotoArgs) -> Result<()> {
         content_box: None,
         // The pretrained trunk learnt on pixels scaled to [-1, 1] (TensorFlow's EfficientNet-Lite); the
         // residual network from scratch uses ImageNet's statistics, the usual choice for photos.
-        mean: if pretrained_trunk { vec![0.5; 3] } else { vec![0.485, 0.456, 0.406] },
-        std: if pretrained_trunk { vec![0.5; 3] } else { vec![0.229, 0.224, 0.225] },
+        mean: if pretrained_trunk {
+            vec![0.5; 3]
+        } else {
+            vec![0.485, 0.456, 0.406]
+        },
+        std: if pretrained_trunk {
+            vec![0.5; 3]
+        } else {
+            vec![0.229, 0.224, 0.225]
+        },
         polarity: Polarity::AsIs,
         trim_border: args.trim_border,
     };

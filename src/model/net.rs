@@ -12,8 +12,8 @@ use tch::Tensor;
 use super::card::{Architecture, EFFICIENTNET_LITE, RESNET};
 use resnet::ResNet;
 use seed_cnn::SeedCnn;
-pub use trunk_embedding::{TRUNK_GROUP, TRUNK_PREFIX};
 use trunk_embedding::TrunkEmbedding;
+pub use trunk_embedding::{TRUNK_GROUP, TRUNK_PREFIX};
 
 /// One branch of the Siamese pair; both branches share these weights, so one module embeds every image.
 #[derive(Debug)]

@@ -34,7 +34,9 @@ const KNOWN: [Known; 1] = [Known {
 pub enum PretrainedError {
     #[error("no pretrained weights are known for {0:?}; known: efficientnet-lite0")]
     Unknown(LiteVariant),
-    #[error("the pretrained weights {path} are missing ({source}); run scripts/setup, which fetches and converts them")]
+    #[error(
+        "the pretrained weights {path} are missing ({source}); run scripts/setup, which fetches and converts them"
+    )]
     Missing { path: PathBuf, source: std::io::Error },
     #[error(
         "the pretrained weights {path} have SHA-256 {actual}, expected {expected}: the file was altered; \
@@ -110,7 +112,12 @@ pub fn read(variant: LiteVariant, path: &Path) -> Result<Vec<(String, Tensor)>, 
 
 /// Copies `weights` into the variables of `vs` named `prefix` + the weight's name. Every variable under
 /// `prefix` must be filled (the file may hold more, such as batch norms' `num_batches_tracked`).
-pub fn load_into(vs: &VarStore, prefix: &str, weights: &[(String, Tensor)], path: &Path) -> Result<(), PretrainedError> {
+pub fn load_into(
+    vs: &VarStore,
+    prefix: &str,
+    weights: &[(String, Tensor)],
+    path: &Path,
+) -> Result<(), PretrainedError> {
     let variables = vs.variables();
     let unloadable = |reason: String| PretrainedError::Unloadable {
         path: path.to_path_buf(),

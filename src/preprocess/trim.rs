@@ -75,7 +75,9 @@ mod tests {
 
     /// A 40x30 "photo" of varied pixels: no two neighbours alike, no uniform rows.
     fn photo() -> RgbImage {
-        RgbImage::from_fn(40, 30, |x, y| Rgb([(x * 7 + y * 3) as u8, (x * 13 + 50) as u8, (y * 11 + 90) as u8]))
+        RgbImage::from_fn(40, 30, |x, y| {
+            Rgb([(x * 7 + y * 3) as u8, (x * 13 + 50) as u8, (y * 11 + 90) as u8])
+        })
     }
 
     fn framed(border: Rgb<u8>, left: u32, top: u32, right: u32, bottom: u32) -> RgbImage {

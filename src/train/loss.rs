@@ -62,6 +62,20 @@ pub fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
     logits.cross_entropy_for_logits(&targets)
 }
 
+/// SSCD's entropy regulariser (Kozachenko–Leonenko): `−mean(log(distance to the nearest other view))` over
+/// `2B` unit-length embeddings, the partner view excluded. It spreads the embeddings over the sphere,
+/// which keeps unrelated images apart and the distance threshold meaningful.
+pub fn koleo(embeddings: &Tensor) -> Tensor {
+    let n = embeddings.size()[0];
+    let options = (Kind::Bool, embeddings.device());
+    let half = n / 2;
+    let partners = Tensor::eye(half, options).repeat([2, 2]);
+    let excluded = Tensor::eye(n, options).logical_or(&partners);
+    let distance = Tensor::cdist(embeddings, embeddings, 2.0, None::<i64>).masked_fill(&excluded, f64::INFINITY);
+    let (nearest, _) = distance.min_dim(1, false);
+    (nearest + 1e-8).log().mean(Kind::Float).neg()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,18 +134,22 @@ mod tests {
         let loss = f64::try_from(contrastive_all_pairs(&e, &labels, 1.0, 0.0)).unwrap();
         assert!((loss - expected).abs() < 1e-6, "{loss} != {expected}");
     }
-}
 
-/// SSCD's entropy regulariser (Kozachenko–Leonenko): `−mean(log(distance to the nearest other view))` over
-/// `2B` unit-length embeddings, the partner view excluded. It spreads the embeddings over the sphere,
-/// which keeps unrelated images apart and the distance threshold meaningful.
-pub fn koleo(embeddings: &Tensor) -> Tensor {
-    let n = embeddings.size()[0];
-    let options = (Kind::Bool, embeddings.device());
-    let half = n / 2;
-    let partners = Tensor::eye(half, options).repeat([2, 2]);
-    let excluded = Tensor::eye(n, options).logical_or(&partners);
-    let distance = Tensor::cdist(embeddings, embeddings, 2.0, None::<i64>).masked_fill(&excluded, f64::INFINITY);
-    let (nearest, _) = distance.min_dim(1, false);
-    (nearest + 1e-8).log().mean(Kind::Float).neg()
+    #[test]
+    fn koleo_is_lower_for_spread_out_embeddings_and_ignores_the_partner_view() {
+        // Four sources, two views each; rows i and i + 4 are partners.
+        let spread = Tensor::eye(8, (Kind::Float, tch::Device::Cpu));
+        let crowded = (Tensor::ones([8, 8], (Kind::Float, tch::Device::Cpu)) * 0.35 + &spread * 0.05)
+            / (0.35f64 * 0.35 * 8.0).sqrt();
+        let partners_together = Tensor::cat(&[spread.narrow(0, 0, 4), spread.narrow(0, 0, 4)], 0);
+
+        let (spread_loss, crowded_loss) = (koleo(&spread).double_value(&[]), koleo(&crowded).double_value(&[]));
+        let partners_loss = koleo(&partners_together).double_value(&[]);
+
+        assert!(spread_loss < crowded_loss, "{spread_loss} vs {crowded_loss}");
+        assert!(
+            partners_loss.is_finite(),
+            "identical partner views are not each other's neighbours"
+        );
+    }
 }

@@ -144,7 +144,7 @@ pub fn train_photos(
                 PhotoLoss::Contrastive { margin } => contrastive_all_pairs(&embeddings, &labels, margin, 0.0),
             };
             if config.koleo_weight > 0.0 {
-                loss = loss + koleo(&embeddings) * config.koleo_weight;
+                loss += koleo(&embeddings) * config.koleo_weight;
             }
             optimizer.backward_step(&loss);
             loss_sum += f64::try_from(&loss).expect("scalar loss");

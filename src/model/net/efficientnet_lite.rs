@@ -106,7 +106,11 @@ impl EfficientNetLite {
 
     /// The stem and the first `blocks` blocks: the part a fine-tuning run may keep frozen.
     pub fn early(&self, xs: &Tensor, blocks: usize) -> Tensor {
-        let xs = if self.channels_last { channels_last(xs) } else { xs.shallow_clone() };
+        let xs = if self.channels_last {
+            channels_last(xs)
+        } else {
+            xs.shallow_clone()
+        };
         let mut x = self.stem.forward(&xs).relu6();
         for block in &self.blocks[..blocks] {
             x = block.forward(&x);
@@ -130,7 +134,9 @@ impl EfficientNetLite {
 
     /// ImageNet logits `[N, 1000]`, as the reference computes them in evaluation mode.
     pub fn logits(&self, xs: &Tensor) -> Option<Tensor> {
-        let pooled = self.features(xs).mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float);
+        let pooled = self
+            .features(xs)
+            .mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float);
         self.classifier.as_ref().map(|fc| fc.forward(&pooled))
     }
 
@@ -205,17 +211,12 @@ struct ConvBn {
 
 impl ConvBn {
     #[allow(clippy::too_many_arguments)]
-    fn new(
-        vs: &nn::Path,
-        conv: &str,
-        bn: &str,
-        c_in: i64,
-        c_out: i64,
-        kernel: i64,
-        stride: i64,
-        groups: i64,
-    ) -> Self {
-        let weight = (vs / conv).var("weight", &[c_out, c_in / groups, kernel, kernel], nn::init::DEFAULT_KAIMING_UNIFORM);
+    fn new(vs: &nn::Path, conv: &str, bn: &str, c_in: i64, c_out: i64, kernel: i64, stride: i64, groups: i64) -> Self {
+        let weight = (vs / conv).var(
+            "weight",
+            &[c_out, c_in / groups, kernel, kernel],
+            nn::init::DEFAULT_KAIMING_UNIFORM,
+        );
         let config = nn::BatchNormConfig {
             eps: BN_EPS,
             ..Default::default()
