@@ -113,11 +113,11 @@ struct PhotoArgs {
     /// Pretrained trunk: its learning rate as a share of the new head's.
     #[arg(long, default_value_t = 0.1)]
     trunk_lr_scale: f64,
-    /// Weight of SSCD's entropy (KoLeo) regulariser; 0 leaves it out.
-    #[arg(long, default_value_t = 0.0)]
+    /// Weight of SSCD's entropy (KoLeo) regulariser; 0 leaves it out (30, SSCD's, beat 0 in `scripts/ablate-photos`).
+    #[arg(long, default_value_t = 30.0)]
     koleo: f64,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 600)]
     steps: usize,
     /// Sources per step; each gives two views.
     #[arg(long, default_value_t = 32)]

@@ -378,6 +378,12 @@ pub struct SelfSupervised {
     pub temperature: f64,
     /// The edit families training views are drawn from.
     pub edit_families: Vec<String>,
+    /// Weight of the entropy (KoLeo) regulariser added to the loss; 0 when it was left out.
+    #[serde(default)]
+    pub koleo_weight: f64,
+    /// A pretrained trunk's learning rate as a share of the head's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunk_lr_scale: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -176,72 +176,77 @@ pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Pa
             PhotoLoss::Contrastive { .. } => 0.0,
         },
         edit_families: EditFamily::ALL.iter().map(|f| f.name().to_string()).collect(),
+        koleo_weight: config.koleo_weight,
+        trunk_lr_scale: config.architecture.efficientnet.as_ref().map(|_| config.trunk_lr_scale),
     };
     let sources_desc = format!("{test_sources} held-out sources, one edit per family each");
-    let mut card =
-        ModelCard {
-            format_version: CARD_FORMAT_VERSION,
-            name: name.to_string(),
-            description: format!(
-            "{} embedding of product photos and drawings for near-duplicate detection, trained self-supervised on {}{}",
-            config.architecture.name,
-            data_name(&data.root),
-            config.architecture.efficientnet.as_ref().map_or(String::new(), |e| format!(
-                ", fine-tuned from the ImageNet weights of {} {}",
-                e.pretrained.package, e.pretrained.version
-            ))
-        ),
-            architecture: config.architecture.clone(),
-            preprocessing: pp.clone(),
-            distance: "euclidean".into(),
-            decision: Decision {
-                threshold: thresholds[0] as f32,
-                method: format!("far_{TARGET_FAR:e}_on_validation_pairs"),
+    let pretrained_from = config.architecture.efficientnet.as_ref().map_or(String::new(), |e| {
+        format!(
+            ", fine-tuned from the ImageNet weights of {} {}",
+            e.pretrained.package, e.pretrained.version
+        )
+    });
+    let description = format!(
+        "{} embedding of product photos and drawings for near-duplicate detection, trained self-supervised on {}{}",
+        config.architecture.name,
+        data_name(&data.root),
+        pretrained_from
+    );
+    let mut card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: name.to_string(),
+        description,
+        architecture: config.architecture.clone(),
+        preprocessing: pp.clone(),
+        distance: "euclidean".into(),
+        decision: Decision {
+            threshold: thresholds[0] as f32,
+            method: format!("far_{TARGET_FAR:e}_on_validation_pairs"),
+        },
+        calibration,
+        evaluation: Evaluation {
+            test: figures(&model_d, &model_s, thresholds[0], sources_desc.clone()),
+            unseen_classes: None,
+            near_duplicates: Some(NearDuplicateFigures {
+                sources: test_sources,
+                similar_pairs: test_scores[0].1.similar.len(),
+                dissimilar_pairs: test_scores[0].1.dissimilar.len(),
+                detectors: detectors.clone(),
+            }),
+        },
+        training: TrainingSummary {
+            data: data_name(&data.root),
+            classes: format!("none: {} training sources, each its own identity", split.train.len()),
+            train_samples: split.train.len(),
+            validation_samples: split.validation.len(),
+            test_samples: split.test.len(),
+            seed: config.seed,
+            epochs: (config.steps * config.sources_per_step).div_ceil(split.train.len()),
+            best_epoch: trained.best_step,
+            batch_size: 2 * config.sources_per_step,
+            learning_rate: config.learning_rate,
+            weight_decay: config.weight_decay,
+            loss: match config.loss {
+                PhotoLoss::NtXent { .. } => "nt_xent".into(),
+                PhotoLoss::Contrastive { .. } => "contrastive_all_pairs".into(),
             },
-            calibration,
-            evaluation: Evaluation {
-                test: figures(&model_d, &model_s, thresholds[0], sources_desc.clone()),
-                unseen_classes: None,
-                near_duplicates: Some(NearDuplicateFigures {
-                    sources: test_sources,
-                    similar_pairs: test_scores[0].1.similar.len(),
-                    dissimilar_pairs: test_scores[0].1.dissimilar.len(),
-                    detectors: detectors.clone(),
-                }),
+            margin: match config.loss {
+                PhotoLoss::Contrastive { margin } => margin,
+                PhotoLoss::NtXent { .. } => 0.0,
             },
-            training: TrainingSummary {
-                data: data_name(&data.root),
-                classes: format!("none: {} training sources, each its own identity", split.train.len()),
-                train_samples: split.train.len(),
-                validation_samples: split.validation.len(),
-                test_samples: split.test.len(),
-                seed: config.seed,
-                epochs: (config.steps * config.sources_per_step).div_ceil(split.train.len()),
-                best_epoch: trained.best_step,
-                batch_size: 2 * config.sources_per_step,
-                learning_rate: config.learning_rate,
-                weight_decay: config.weight_decay,
-                loss: match config.loss {
-                    PhotoLoss::NtXent { .. } => "nt_xent".into(),
-                    PhotoLoss::Contrastive { .. } => "contrastive_all_pairs".into(),
-                },
-                margin: match config.loss {
-                    PhotoLoss::Contrastive { margin } => margin,
-                    PhotoLoss::NtXent { .. } => 0.0,
-                },
-                positive_margin: 0.0,
-                augment: true,
-                negatives_per_positive: 2 * config.sources_per_step - 2,
-                all_pairs: true,
-                mirror_classes: false,
-                seconds: (trained.elapsed.as_secs_f64() * 10.0).round() / 10.0,
-                self_supervised: Some(self_supervised),
-            },
-            weights: Weights {
-                file: String::new(),
-                sha256: String::new(),
-            },
-        };
+            positive_margin: 0.0,
+            augment: true,
+            negatives_per_positive: 2 * config.sources_per_step - 2,
+            all_pairs: true,
+            mirror_classes: false,
+            seconds: (trained.elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            self_supervised: Some(self_supervised),
+        },
+        weights: Weights {
+            file: String::new(),
+            sha256: String::new(),
+        },
+    };
     save_model(out, &mut card, &trained.vs)?;
 
     let report = out.join("report");

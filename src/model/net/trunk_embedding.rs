@@ -6,7 +6,7 @@ use tch::Tensor;
 
 use super::efficientnet_lite::{EfficientNetLite, HEAD_CHANNELS};
 use super::pooling::{gem_exponent, global_pool, GEM_INITIAL_P};
-use crate::model::card::{Architecture, EfficientNet};
+use crate::model::card::{Architecture, EfficientNet, Pooling};
 
 /// Where the trunk's variables live in the var store (`trunk._conv_stem.weight`...).
 pub const TRUNK_PREFIX: &str = "trunk.";
@@ -50,7 +50,8 @@ impl TrunkEmbedding {
         let shape = shape(arch);
         Self {
             trunk: EfficientNetLite::new(&(vs / "trunk"), shape.variant, false),
-            gem_p: gem_exponent(vs, shape.pooling).map(|_| Tensor::from_slice(&[GEM_INITIAL_P as f32])),
+            gem_p: (shape.pooling == Pooling::Gem)
+                .then(|| Tensor::from_slice(&[GEM_INITIAL_P as f32]).to_device(vs.device())),
             projection: None,
             frozen_blocks: 0,
             dropout: 0.0,
