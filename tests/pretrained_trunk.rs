@@ -9,7 +9,6 @@ use simverify::model::card::{
     Architecture, ColorMode, EfficientNet, LiteVariant, Polarity, Pooling, Preprocessing, ResizeMode, EFFICIENTNET_LITE,
 };
 use simverify::model::net::efficientnet_lite::EfficientNetLite;
-use simverify::model::net::TRUNK_PREFIX;
 use simverify::model::{pretrained, EmbeddingNet};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
@@ -155,9 +154,7 @@ fn folding_batch_norm_keeps_the_logits_and_the_embeddings() {
     };
     let embedding_vs = nn::VarStore::new(Device::Cpu);
     let mut embedding = EmbeddingNet::frozen_trunk(&embedding_vs.root(), &arch);
-    let path = pretrained::default_path(LiteVariant::Lite0);
-    let weights = pretrained::read(LiteVariant::Lite0, &path).unwrap();
-    pretrained::load_into(&embedding_vs, TRUNK_PREFIX, &weights, &path).unwrap();
+    pretrained::load_trunk(&embedding_vs, LiteVariant::Lite0, None).unwrap();
 
     // Act
     let (logits, embeddings) = tch::no_grad(|| (net.logits(&input).unwrap(), embedding.forward_t(&input, false)));

@@ -8,6 +8,7 @@ use tch::nn::VarStore;
 use tch::Tensor;
 
 use super::card::{LiteVariant, PretrainedSource};
+use super::net::TRUNK_PREFIX;
 
 /// One pretrained trunk that `scripts/setup` knows how to fetch and convert.
 struct Known {
@@ -144,4 +145,11 @@ pub fn load_into(
         )));
     }
     Ok(())
+}
+
+/// Fills the `trunk.*` variables of `vs` with the pretrained weights of `variant`, read from `path` or,
+/// without one, from where `scripts/setup` put them.
+pub fn load_trunk(vs: &VarStore, variant: LiteVariant, path: Option<&Path>) -> Result<(), PretrainedError> {
+    let path = path.map_or_else(|| default_path(variant), Path::to_path_buf);
+    load_into(vs, TRUNK_PREFIX, &read(variant, &path)?, &path)
 }

@@ -19,7 +19,6 @@ use super::photos::{load_sources, split_key, split_sources, Source, SourceSplit}
 use super::self_supervised::{train_photos, PhotoLoss, PhotoTrainConfig};
 use super::{metrics, plots};
 use crate::model::card::*;
-use crate::model::net::TRUNK_PREFIX;
 use crate::model::{pretrained, save_model, EmbeddingNet};
 
 /// Fractions of the sources held out; the split depends on each source's name and this seed only.
@@ -124,10 +123,9 @@ pub fn frozen_trunk(
     let Some(shape) = &arch.efficientnet else {
         return Ok(None);
     };
-    let path = path.map_or_else(|| pretrained::default_path(shape.variant), Path::to_path_buf);
     let vs = tch::nn::VarStore::new(device);
     let mut net = EmbeddingNet::frozen_trunk(&vs.root(), arch);
-    pretrained::load_into(&vs, TRUNK_PREFIX, &pretrained::read(shape.variant, &path)?, &path)?;
+    pretrained::load_trunk(&vs, shape.variant, path)?;
     net.fold_batch_norm();
     Ok(Some((vs, net)))
 }

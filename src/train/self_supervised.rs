@@ -17,7 +17,7 @@ use super::metrics::{roc_auc, tar_at_far};
 use super::near_duplicates::{model_scores, EditedSet};
 use super::photos::Source;
 use crate::model::card::{Architecture, Preprocessing};
-use crate::model::net::{TRUNK_GROUP, TRUNK_PREFIX};
+use crate::model::net::TRUNK_GROUP;
 use crate::model::pretrained::{self, PretrainedError};
 use crate::model::EmbeddingNet;
 use crate::preprocess;
@@ -96,11 +96,7 @@ pub fn train_photos(
     let net = EmbeddingNet::new(&vs.root(), &config.architecture);
     let trunk = config.architecture.efficientnet.as_ref();
     if let Some(shape) = trunk {
-        let path = config
-            .pretrained
-            .clone()
-            .unwrap_or_else(|| pretrained::default_path(shape.variant));
-        pretrained::load_into(&vs, TRUNK_PREFIX, &pretrained::read(shape.variant, &path)?, &path)?;
+        pretrained::load_trunk(&vs, shape.variant, config.pretrained.as_deref())?;
     }
     let mut best = nn::VarStore::new(config.device);
     let best_net = EmbeddingNet::new(&best.root(), &config.architecture);
