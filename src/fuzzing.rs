@@ -1,5 +1,5 @@
 //! The untrusted-input paths of the server, callable without one: what the `cargo fuzz` targets in `fuzz/`
-//! and the regression test that replays their corpus (`tests/fuzz_regressions.rs`) drive. Not an API.
+//! and the regression test that replays their corpus (`tests/api/fuzz_regressions.rs`) drive. Not an API.
 //!
 //! Both entry points must return for any input without panicking: an error is an answer (a 4xx), a
 //! panic or a hang is the bug the fuzzer looks for.
@@ -12,14 +12,14 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
 use axum::http::{header, Request};
 
-use crate::http::compare::CompareInput;
-use crate::http::embed::EmbedInput;
-use crate::http::error::ApiError;
-use crate::http::images::decode_base64;
-use crate::http::input::{parse_json, read_form, FromUpload, InputLimits};
-use crate::http::search::SearchInput;
-use crate::http::subjects::EnrolInput;
-use crate::http::verify::VerifyInput;
+use crate::http::extract::input::{parse_json, read_form, FromUpload, InputLimits};
+use crate::http::problem::error::ApiError;
+use crate::http::routes::compare::CompareInput;
+use crate::http::routes::embed::EmbedInput;
+use crate::http::routes::search::SearchInput;
+use crate::http::routes::subjects::EnrolInput;
+use crate::http::routes::verify::VerifyInput;
+use crate::infer::decode_base64;
 use crate::model::Preprocessing;
 use crate::preprocess::{decode_target, jpeg, preprocess, DecodeLimits};
 

@@ -8,15 +8,19 @@
 //! - [`preprocess`]: untrusted bytes → limited decode → model-ready input; shared by training and serving.
 //! - [`config`]: the `simverify serve` settings (flags and environment variables).
 //! - [`client`]: the command-line client (`simverify compare | embed | verify | healthcheck`).
-//! - [`http`]: the axum service: router, endpoints, input extraction, errors, OpenAPI, start-up and shutdown.
-//! - [`infer`]: the batching queues and the worker threads that own the model replicas.
+//! - [`http`]: the axum service, by role: routes, middleware, server (start-up, connections, shutdown),
+//!   request extraction, problems (errors), OpenAPI.
+//! - [`infer`]: the embedding service: a model resolved once per request, the bounded decode pool (URL
+//!   fetch, decode, preprocessing), the batching queues and the worker threads that own the model
+//!   replicas, each on a `Backend` (the libtorch model in the server).
 //! - [`metrics`]: the Prometheus registry and every metric the service exports.
 //! - `fetch`: images by URL behind an SSRF guard (public addresses only, checked when resolved).
 //! - [`keys`]: API keys: the key file, the constant-time check, `simverify keys add`.
 //! - [`reindex`]: `simverify reindex`, which re-embeds kept images after a model's weights change.
 //! - `store`: enrolled subjects and their embeddings (sqlx over SQLite or PostgreSQL), the in-memory
 //!   exact search index per model, and the change-log follower that keeps replicas in step.
-//! - [`train`]: data sets, pair sampling, the contrastive loss, the training loop, evaluation and plots.
+//! - [`train`]: data sets, pair sampling, the contrastive loss, the training loop, evaluation and plots
+//!   (what only training runs is behind the `train` feature).
 
 pub mod client;
 pub mod config;

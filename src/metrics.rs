@@ -2,7 +2,7 @@
 //!
 //! Every label takes values from a small fixed set (routes, status codes, decisions, reasons, loaded
 //! models), so no caller input can grow the number of series. Names follow Prometheus conventions
-//! (base units as suffixes: `_seconds`, `_bytes`; counters end in `_total`); `tests/metrics_promtool.rs`
+//! (base units as suffixes: `_seconds`, `_bytes`; counters end in `_total`); `tests/api/metrics_promtool.rs`
 //! holds a live scrape to `promtool check metrics`.
 
 use prometheus::process_collector::ProcessCollector;
@@ -220,6 +220,14 @@ impl Metrics {
             enrolled_images,
             search_duration_seconds,
             store_errors_total,
+        }
+    }
+
+    /// Starts each served model's `simverify_enrolled_images` at 0, so that a dashboard reads 0 rather
+    /// than no data before the first enrolment; the catalogue sets the stored counts, whichever loads first.
+    pub(crate) fn serve_models(&self, models: &[String]) {
+        for model in models {
+            let _ = self.enrolled_images.with_label_values(&[model.as_str()]);
         }
     }
 

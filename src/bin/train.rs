@@ -10,7 +10,8 @@ use simverify::model::card::{
     SEED_CNN,
 };
 use simverify::model::{load_model, pretrained, save_model, select_device, DeviceSetting};
-use simverify::train::evaluate::{embed_all, evaluation_pairs, figures, pair_distances};
+use simverify::train::dataset::{stratified_split, MIN_CLASS_TO_SPLIT};
+use simverify::train::evaluate::{check_pairs, embed_all, evaluation_pairs, figures, pair_distances};
 use simverify::train::photo_pipeline::{evaluate_product_model, train_product_model, PhotoData};
 use simverify::train::self_supervised::{PhotoLoss, PhotoTrainConfig};
 use simverify::train::trainer::{train, TrainConfig};
@@ -275,7 +276,7 @@ fn load_split(
     }
     let pp = preprocessing.cloned().unwrap_or(image_folder_default);
     let all = image_folder::load(Path::new(&data.data), &pp)?;
-    let split = simverify::train::dataset::stratified_split(
+    let split = stratified_split(
         &all,
         mnist::TEST_FRACTION,
         mnist::VALIDATION_FRACTION,
@@ -339,6 +340,14 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         validation.len(),
         test.len()
     );
+    if !split.unsplit_classes.is_empty() {
+        eprintln!(
+            "{} classes have fewer than {MIN_CLASS_TO_SPLIT} images, too few to split: they are kept whole in \
+             training ({})",
+            split.unsplit_classes.len(),
+            classes::describe(&split.unsplit_classes, &split.train.class_names)
+        );
+    }
 
     let [channels, height, width] = train_set.sample_shape();
     let architecture = Architecture {
@@ -382,7 +391,13 @@ fn train_model(args: &TrainArgs) -> Result<()> {
         Some(spec) => Some(select(&split.test, Some(spec))?),
         None => None,
     };
-    let trained = train(&train_set, &validation, unseen.as_ref().map(|(data, _)| data), &config);
+    // Every figure the card will carry needs pairs: refuse now rather than after training.
+    let test_pairs = evaluation_pairs(&test, args.seed);
+    check_pairs("test", &test, &test_pairs)?;
+    if let Some((unseen, _)) = &unseen {
+        check_pairs("unseen-class", unseen, &evaluation_pairs(unseen, args.seed))?;
+    }
+    let trained = train(&train_set, &validation, unseen.as_ref().map(|(data, _)| data), &config)?;
 
     // Threshold and score calibration come from validation pairs only; test pairs only measure.
     let (val_d, val_s) = pair_distances(
@@ -391,7 +406,6 @@ fn train_model(args: &TrainArgs) -> Result<()> {
     );
     let threshold = metrics::best_accuracy_threshold(&val_d, &val_s);
     let calibration = calibrate::fit_platt(&val_d, &val_s);
-    let test_pairs = evaluation_pairs(&test, args.seed);
     let (test_d, test_s) = pair_distances(&embed_all(&trained.net, &test, device), &test_pairs);
     let test_figures = figures(&test_d, &test_s, threshold, class_desc.clone());
     let unseen_figures = unseen.map(|(unseen, desc)| {

@@ -1,37 +1,21 @@
-//! The HTTP service: the router, its layers, one module per endpoint (the subjects API in one), input
-//! extraction, errors, OpenAPI, and `App` (bind, load the models in the background, serve, shut down gracefully).
+//! The HTTP service, by role:
+//!
+//! - `routes/`: one module per endpoint (the subjects API in one) and the demo page;
+//! - `middleware/`: the layers every request passes through (ids, metrics and logs, keys, admission,
+//!   deadline, body timeout, one error shape);
+//! - `server/`: `App` (bind, load the models in the background, serve, shut down gracefully), the router,
+//!   the connection loop, start-up of the catalogue, the shared state;
+//! - `extract/`: reading image requests (multipart or JSON), decoding uploads, the embedding path;
+//! - `problem/`: `ApiError` and the list of problem kinds;
+//! - `openapi/`: the OpenAPI document and its served, specialised copy.
 
-mod admission;
-mod app;
-mod auth;
-mod body_timeout;
-mod catalogue_loader;
-pub mod compare;
-mod connections;
-mod contract;
-mod deadline;
-mod demo;
-pub mod embed;
-mod embedding;
-pub mod error;
-pub mod health;
-pub mod images;
-pub mod info;
-pub mod input;
-mod kept;
-mod linger;
-mod metrics;
-mod observe;
+pub mod extract;
+pub mod middleware;
 pub mod openapi;
-mod problem_kind;
-pub mod request_id;
-mod router;
-pub mod search;
-mod shape;
-pub mod state;
-pub mod subjects;
-pub mod verify;
+pub mod problem;
+pub mod routes;
+pub mod server;
 
-pub use app::App;
-pub use router::{openapi_spec, router, served_openapi_spec};
-pub use state::AppState;
+pub use server::app::App;
+pub use server::router::{openapi_spec, router, served_openapi_spec};
+pub use server::state::AppState;

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::backend::{LoadBackend, Torch};
 use super::pace::Pace;
 use super::queue::{assemble_batches, BatchPolicy, Queue};
 use super::worker::{spawn_workers, WorkerSpec};
 use super::{EngineConfig, EngineError, InferError};
 use crate::metrics::Metrics;
 use crate::model::store::{read_card, CARD_FILE};
-use crate::model::{device_label, select_device, ModelCard, ModelError};
+use crate::model::{select_device, ModelCard, ModelError};
 
 /// The warm-up batch is the largest batch the queue sends, up to this: enough to allocate and pick
 /// kernels for real batch shapes, without a huge zero batch when `max_batch_size` is set very high.
@@ -45,34 +46,57 @@ impl Engine {
     /// `model_dir` holds one directory per model (each with a `model.json`), or is itself one.
     pub fn start(model_dir: &Path, config: &EngineConfig, metrics: &Metrics) -> Result<Engine, EngineError> {
         check(config)?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            EngineError::Config("the engine needs a tokio runtime; start it from spawn_blocking".into())
-        })?;
         let device = select_device(config.device).map_err(EngineError::Device)?;
-        let policy = BatchPolicy {
-            max_batch_size: config.max_batch_size,
-            max_batch_wait: config.max_batch_wait,
-        };
-        let mut models = BTreeMap::new();
+        let mut models = Vec::new();
         for dir in model_dirs(model_dir)? {
             // Read first: a bad card fails here with its reason, before any thread starts.
             let card = read_card(&dir)?;
-            if models.contains_key(&card.name) {
+            if models
+                .iter()
+                .any(|(loaded, _): &(ModelCard, _)| loaded.name == card.name)
+            {
                 return Err(EngineError::Config(format!(
                     "two model directories under {} are named {:?}",
                     model_dir.display(),
                     card.name
                 )));
             }
+            let backend: Arc<dyn LoadBackend> = Arc::new(Torch {
+                dir,
+                device,
+                threads: config.torch_threads,
+            });
+            models.push((card, backend));
+        }
+        Engine::with_backends(models, config, metrics)
+    }
+
+    /// Starts each model's queue and workers on its backend and runs one warm-up batch through each
+    /// worker. Blocking: call it from `spawn_blocking`.
+    pub(crate) fn with_backends(
+        models: Vec<(ModelCard, Arc<dyn LoadBackend>)>,
+        config: &EngineConfig,
+        metrics: &Metrics,
+    ) -> Result<Engine, EngineError> {
+        check(config)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            EngineError::Config("the engine needs a tokio runtime; start it from spawn_blocking".into())
+        })?;
+        let policy = BatchPolicy {
+            max_batch_size: config.max_batch_size,
+            max_batch_wait: config.max_batch_wait,
+        };
+        let mut served = BTreeMap::new();
+        for (card, backend) in models {
             let model_metrics = metrics.for_model(&card.name);
             let pace = Arc::new(Pace::new(config.max_batch_size, config.workers));
             // One batch in hand-off at a time: while every worker is busy the assembly task waits,
             // and the backlog stays in the bounded queue, where it is counted.
             let (batch_tx, batch_rx) = mpsc::channel(1);
+            let device = backend.device();
             let spec = WorkerSpec {
-                dir: dir.clone(),
-                device,
-                torch_threads: config.torch_threads,
+                card: card.clone(),
+                backend,
                 warmup_images: config.max_batch_size.min(MAX_WARMUP_IMAGES),
                 metrics: model_metrics.clone(),
                 pace: Arc::clone(&pace),
@@ -82,7 +106,7 @@ impl Engine {
             runtime.spawn(assemble_batches(entries, batch_tx, policy));
             metrics
                 .model_info
-                .with_label_values(&[card.name.as_str(), card.weights.sha256.as_str(), &device_label(device)])
+                .with_label_values(&[card.name.as_str(), card.weights.sha256.as_str(), &device])
                 .set(1);
             let name = [card.name.as_str()];
             metrics
@@ -101,17 +125,16 @@ impl Engine {
                 // not the f64 widening 0.5694127678871155.
                 threshold = card.decision.threshold.to_string().parse::<f64>().unwrap_or(f64::NAN),
                 sha256 = %card.weights.sha256.get(..12).unwrap_or(&card.weights.sha256),
-                device = %device_label(device),
+                device = %device,
                 workers = config.workers,
-                dir = %dir.display(),
                 "model ready"
             );
             let arch = &card.architecture;
             let input_len = (arch.in_channels * arch.height * arch.width) as usize;
-            models.insert(card.name.clone(), Served { card, queue, input_len });
+            served.insert(card.name.clone(), Served { card, queue, input_len });
         }
         Ok(Engine {
-            inner: Arc::new(Inner { models }),
+            inner: Arc::new(Inner { models: served }),
         })
     }
 
@@ -129,15 +152,48 @@ impl Engine {
         self.inner.models.keys().cloned().collect()
     }
 
-    /// Embeds `inputs` (each the model's `C×H×W` floats, from `preprocess::preprocess`) in one batch,
-    /// in order. Fails at once when the queue is full; answers `DeadlineExceeded` past `deadline`.
+    /// Embeds `inputs` with `model`: see [`EngineModel::embed`].
     pub async fn embed(
         &self,
         model: &str,
         inputs: Vec<Vec<f32>>,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<Vec<f32>>, InferError> {
-        let served = self.served(model)?;
+        self.model(model)?.embed(inputs, deadline).await
+    }
+
+    /// `model`, looked up once, or `UnknownModel` naming the loaded ones.
+    pub(crate) fn model(&self, model: &str) -> Result<EngineModel<'_>, InferError> {
+        self.served(model).map(|served| EngineModel { served })
+    }
+
+    fn served(&self, model: &str) -> Result<&Served, InferError> {
+        self.inner.models.get(model).ok_or_else(|| InferError::UnknownModel {
+            name: model.to_string(),
+            known: self.model_names(),
+        })
+    }
+}
+
+/// One loaded model of the engine.
+#[derive(Clone, Copy)]
+pub(crate) struct EngineModel<'a> {
+    served: &'a Served,
+}
+
+impl<'a> EngineModel<'a> {
+    pub(crate) fn card(&self) -> &'a ModelCard {
+        &self.served.card
+    }
+
+    /// Embeds `inputs` (each the model's `C×H×W` floats, from `preprocess::preprocess`) in one batch,
+    /// in order. Fails at once when the queue is full; answers `DeadlineExceeded` past `deadline`.
+    pub(crate) async fn embed(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Vec<f32>>, InferError> {
+        let served = self.served;
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
@@ -154,13 +210,6 @@ impl Engine {
             Ok(Err(_)) => Err(InferError::WorkerGone),
             Ok(Ok(answer)) => answer,
         }
-    }
-
-    fn served(&self, model: &str) -> Result<&Served, InferError> {
-        self.inner.models.get(model).ok_or_else(|| InferError::UnknownModel {
-            name: model.to_string(),
-            known: self.model_names(),
-        })
     }
 }
 

@@ -1,10 +1,17 @@
-//! The batching queue and the worker pool: preprocessed images in, embeddings out. Handlers never see a `Tensor`.
+//! The embedding service: image sources in (bytes, base64, URLs), embeddings out, through the decode pool,
+//! the batching queue and the worker pool. Handlers never see a `Tensor`.
 //!
-//! Per model: a bounded queue (`queue.rs`, capacity counted in images) takes submissions; a tokio task
+//! A handler resolves a model once into a [`ModelHandle`] and makes one call (`model.rs`): admission to the
+//! bounded decode pool, URL fetch, decoding and preprocessing per the model's card (`decode.rs`), then the
+//! engine. Per model: a bounded queue (`queue.rs`, capacity counted in images) takes submissions; a tokio task
 //! gathers them into batches within a fill window; worker threads (`worker.rs`), each owning a model
-//! replica, run the forward passes and answer through `oneshot`s. `engine.rs` ties them together.
+//! replica on a `Backend` (`backend.rs`: the libtorch model, or a test's stand-in), run the forward passes
+//! and answer through `oneshot`s. `engine.rs` ties them together.
 
+mod backend;
+mod decode;
 mod engine;
+mod model;
 mod pace;
 mod queue;
 mod worker;
@@ -12,10 +19,12 @@ mod worker;
 use std::time::Duration;
 
 use crate::model::DeviceSetting;
+use crate::preprocess::PreprocessError;
 
+pub(crate) use decode::decode_base64;
+pub use decode::{DecodePool, Upload, UploadData};
 pub use engine::Engine;
-// The decode pool paces its own backlog the same way, for the `Retry-After` it answers.
-pub(crate) use pace::Pace;
+pub use model::ModelHandle;
 
 /// Settings of the engine, filled from `config::ServeConfig`.
 #[derive(Debug, Clone)]
@@ -62,4 +71,30 @@ pub enum InferError {
     /// The forward pass itself failed (a libtorch error, e.g. out of device memory); the worker lives on.
     #[error("the forward pass failed")]
     InferenceFailed,
+}
+
+/// Why the way from image sources to embeddings failed: an image (named as the caller sent it), the
+/// wait for a decode slot, or the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("{field} is not valid base64: {reason}")]
+    InvalidBase64 { field: String, reason: String },
+    #[error("{field}: {error}")]
+    Image { field: String, error: PreprocessError },
+    #[error("{field}: {reason}")]
+    UrlForbidden { field: String, reason: &'static str },
+    #[error("{field} could not be fetched: {reason}")]
+    UrlFetchFailed { field: String, reason: String },
+    #[error("{field}: the fetched images are over the limit of {limit} bytes per request")]
+    UrlTooLarge { field: String, limit: usize },
+    #[error("{field} could not be fetched within {} ms", .timeout.as_millis())]
+    UrlTimeout { field: String, timeout: Duration },
+    /// Too many images wait for a decode slot, or would wait past half the time the request has left.
+    #[error("the image decoders are at capacity; retry after {retry_after:?}")]
+    Overloaded { retry_after: Duration },
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    /// A fault of the service (a decode task that died); the string goes to the log only.
+    #[error("{0}")]
+    Internal(String),
 }

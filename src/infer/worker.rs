@@ -1,25 +1,23 @@
-//! Worker threads: each owns one replica of a model (tch tensors are `Send`, not `Sync`) and runs
+//! Worker threads: each owns one replica of a model (a [`Backend`], made on its own thread) and runs
 //! forward passes on the batches its model's queue assembles.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tch::{Device, Kind, Tensor};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::backend::{Backend, LoadBackend};
 use super::pace::Pace;
 use super::queue::{Batch, Entry};
 use super::{EngineError, InferError};
 use crate::metrics::ModelMetrics;
-use crate::model::{load_model, LoadedModel};
+use crate::model::ModelCard;
 
 /// What every worker of one model shares.
 pub struct WorkerSpec {
-    pub dir: PathBuf,
-    pub device: Device,
-    pub torch_threads: usize,
+    pub card: ModelCard,
+    pub backend: Arc<dyn LoadBackend>,
     /// Images in the warm-up batch, so that allocations and kernel choices for real batch shapes
     /// happen before the first request.
     pub warmup_images: usize,
@@ -35,11 +33,10 @@ pub fn spawn_workers(spec: WorkerSpec, count: usize, batches: mpsc::Receiver<Bat
     let batches = Arc::new(Mutex::new(batches));
     let spec = Arc::new(spec);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let name = model_name(&spec.dir);
     for index in 0..count {
         let (spec, batches, ready) = (Arc::clone(&spec), Arc::clone(&batches), ready_tx.clone());
         std::thread::Builder::new()
-            .name(format!("infer-{name}-{index}"))
+            .name(format!("infer-{}-{index}", spec.card.name))
             .spawn(move || {
                 let model = match start(&spec) {
                     Ok(model) => {
@@ -52,43 +49,34 @@ pub fn spawn_workers(spec: WorkerSpec, count: usize, batches: mpsc::Receiver<Bat
                     }
                 };
                 drop(ready);
-                serve(&model, &spec, &batches);
+                serve(model.as_ref(), &spec, &batches);
             })
             .map_err(|e| EngineError::Config(format!("cannot start a worker thread: {e}")))?;
     }
     drop(ready_tx);
     for _ in 0..count {
         ready_rx.recv().map_err(|_| EngineError::Warmup {
-            model: name.clone(),
+            model: spec.card.name.clone(),
             reason: "a worker thread died while loading".into(),
         })??;
     }
     Ok(())
 }
 
-fn model_name(dir: &Path) -> String {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| dir.display().to_string())
-}
-
 /// Loads this worker's replica and runs the warm-up batch through it.
-fn start(spec: &WorkerSpec) -> Result<LoadedModel, EngineError> {
-    // Intra-op threads are per calling thread (OpenMP), so each worker sets its own.
-    tch::set_num_threads(spec.torch_threads as i32);
-    let model = load_model(&spec.dir, spec.device)?;
-    let arch = &model.card.architecture;
-    let warmup = Tensor::zeros(
-        [spec.warmup_images as i64, arch.in_channels, arch.height, arch.width],
-        (Kind::Float, Device::Cpu),
-    );
+fn start(spec: &WorkerSpec) -> Result<Box<dyn Backend>, EngineError> {
+    let model = spec.backend.load()?;
+    let arch = &spec.card.architecture;
+    let zeros = vec![0.0; spec.warmup_images * (arch.in_channels * arch.height * arch.width) as usize];
     let warmup_failed = |reason: String| EngineError::Warmup {
-        model: model.card.name.clone(),
+        model: spec.card.name.clone(),
         reason,
     };
-    let shape = catch_unwind(AssertUnwindSafe(|| model.embed(&warmup).size()))
-        .map_err(|panic| warmup_failed(panic_message(&*panic)))?;
-    if shape != [spec.warmup_images as i64, arch.embedding_dim] {
+    let rows = catch_unwind(AssertUnwindSafe(|| model.embed(&zeros, spec.warmup_images)))
+        .map_err(|panic| warmup_failed(panic_message(&*panic)))?
+        .map_err(warmup_failed)?;
+    let shape = [rows.len(), rows.first().map_or(0, Vec::len)];
+    if shape != [spec.warmup_images, arch.embedding_dim as usize] {
         return Err(warmup_failed(format!(
             "output shape {shape:?}, the card promises [{}, {}]",
             spec.warmup_images, arch.embedding_dim
@@ -98,7 +86,7 @@ fn start(spec: &WorkerSpec) -> Result<LoadedModel, EngineError> {
 }
 
 /// Runs batches until the queue's assembly task stops.
-fn serve(model: &LoadedModel, spec: &WorkerSpec, batches: &Mutex<mpsc::Receiver<Batch>>) {
+fn serve(model: &dyn Backend, spec: &WorkerSpec, batches: &Mutex<mpsc::Receiver<Batch>>) {
     loop {
         // A poisoned lock only means another worker panicked while waiting; the receiver is intact.
         let next = batches.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
@@ -109,7 +97,7 @@ fn serve(model: &LoadedModel, spec: &WorkerSpec, batches: &Mutex<mpsc::Receiver<
     }
 }
 
-fn run_batch(model: &LoadedModel, spec: &WorkerSpec, batch: Batch) {
+fn run_batch(model: &dyn Backend, spec: &WorkerSpec, batch: Batch) {
     let now = Instant::now();
     let entries: Vec<Entry> = batch
         .entries
@@ -137,9 +125,9 @@ fn run_batch(model: &LoadedModel, spec: &WorkerSpec, batch: Batch) {
     spec.pace.record(took);
 
     answer_batch(
-        &model.card.name,
+        &spec.card.name,
         entries,
-        result.map_err(|panic| panic_message(&*panic)),
+        result.unwrap_or_else(|panic| Err(panic_message(&*panic))),
     );
 }
 
@@ -166,23 +154,18 @@ fn answer_batch(model: &str, entries: Vec<Entry>, result: Result<Vec<Vec<f32>>, 
     }
 }
 
-/// Stacks every entry's images into one `[N, C, H, W]` tensor and returns the `N` embeddings in order.
-fn forward(model: &LoadedModel, entries: &[Entry]) -> Vec<Vec<f32>> {
-    let arch = &model.card.architecture;
+/// Lays every entry's images end to end and returns their embeddings in order.
+fn forward(model: &dyn Backend, entries: &[Entry]) -> Result<Vec<Vec<f32>>, String> {
     let images: usize = entries.iter().map(Entry::images).sum();
-    let mut flat = Vec::with_capacity(images * (arch.in_channels * arch.height * arch.width) as usize);
+    let mut inputs = Vec::with_capacity(entries.iter().flat_map(|e| &e.inputs).map(Vec::len).sum());
     for input in entries.iter().flat_map(|e| &e.inputs) {
-        flat.extend_from_slice(input);
+        inputs.extend_from_slice(input);
     }
-    let batch = Tensor::from_slice(&flat).view([images as i64, arch.in_channels, arch.height, arch.width]);
-    let out = model
-        .embed(&batch)
-        .to_device(Device::Cpu)
-        .to_kind(Kind::Float)
-        .contiguous();
-    let dim = out.size()[1] as usize;
-    let values = Vec::<f32>::try_from(out.view([-1])).expect("a CPU float tensor converts to Vec<f32>; this is a bug");
-    values.chunks(dim).map(<[f32]>::to_vec).collect()
+    let rows = model.embed(&inputs, images)?;
+    if rows.len() != images {
+        return Err(format!("{} embeddings for {images} images", rows.len()));
+    }
+    Ok(rows)
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -179,8 +180,16 @@ impl Catalogue {
             .expect("the index lock is never poisoned; this is a bug")
             .totals();
         let gauge = &self.metrics.enrolled_images;
-        // A model whose last image went must read 0, not its old count.
-        gauge.reset();
+        // A model whose last image went must read 0, not its old count, and a loaded model with no image
+        // yet keeps the 0 it started at (see `Metrics::serve_models`).
+        for family in gauge.collect() {
+            for series in family.get_metric() {
+                let model = series.get_label()[0].value();
+                if !totals.iter().any(|(m, _)| m == model) {
+                    gauge.with_label_values(&[model]).set(0);
+                }
+            }
+        }
         for (model, count) in totals {
             gauge.with_label_values(&[model.as_str()]).set(count as i64);
         }
@@ -247,6 +256,6 @@ mod tests {
         writer.store().delete_subject("s").await.unwrap();
         reader.catch_up().await.unwrap();
         assert!(reader.search("m", "h", &[0.0, 0.9], 1, None).unwrap().is_empty());
-        assert!(!reader.metrics.render().contains("simverify_enrolled_images{"));
+        assert_eq!(reader.metrics.enrolled_images.with_label_values(&["m"]).get(), 0);
     }
 }

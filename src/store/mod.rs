@@ -8,6 +8,8 @@
 //! - `db.rs`: opening the store (migrations, SQLite pragmas) and every query.
 //! - `index.rs`: contiguous f32 rows per (model, weights) and the batched exact top-k scan.
 //! - `catalogue.rs`: store + index + follower; what the HTTP handlers use.
+//! - `subjects.rs`: the catalogue's subject reads and writes, each counting its failures; writes refresh
+//!   the index.
 //! - `stale.rs`: the images other weights embedded, and their re-embedding (`simverify reindex`).
 //! - `ids.rs`: subject and image identifiers.
 //! - `clock.rs`: timestamps (Unix milliseconds, RFC 3339 for answers).
@@ -19,6 +21,7 @@ mod ids;
 mod index;
 mod migrations;
 mod stale;
+mod subjects;
 
 pub(crate) use catalogue::{Catalogue, SearchRefusal, StaleEmbeddings};
 pub(crate) use clock::{now_ms, rfc3339};

@@ -101,6 +101,8 @@ pub struct Split {
     pub train: Dataset,
     pub validation: Dataset,
     pub test: Dataset,
+    /// Classes too small to split ([`MIN_CLASS_TO_SPLIT`]), kept whole in `train`.
+    pub unsplit_classes: Vec<usize>,
 }
 
 /// Sample indices of the three parts of a split, each sorted.
@@ -109,12 +111,20 @@ pub struct SplitIndices {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
     pub test: Vec<usize>,
+    /// Classes too small to split, kept whole in `train`.
+    pub unsplit_classes: Vec<usize>,
 }
+
+/// The fewest images a class needs to be split: two for each part, so that every part can pair two of
+/// its images.
+pub const MIN_CLASS_TO_SPLIT: usize = 6;
 
 /// Splits every class the same way (stratified), deterministically for a `seed`.
 ///
 /// Each class gives `round(n * test_fraction)` samples to test, then `round(rest * validation_fraction)`
-/// to validation, and the rest to training.
+/// to validation, and the rest to training, with at least two in each part. A class of fewer than
+/// [`MIN_CLASS_TO_SPLIT`] images cannot give that: it goes whole to training (its images still serve as
+/// other classes' negatives) and is listed in `unsplit_classes`.
 pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: f64, seed: u64) -> SplitIndices {
     let classes = labels.iter().max().map_or(0, |&m| m + 1);
     let mut groups = vec![Vec::new(); classes];
@@ -123,10 +133,19 @@ pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: 
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut train, mut validation, mut test) = (Vec::new(), Vec::new(), Vec::new());
-    for mut group in groups {
+    let mut unsplit_classes = Vec::new();
+    for (class, mut group) in groups.into_iter().enumerate() {
         group.shuffle(&mut rng);
-        let n_test = (group.len() as f64 * test_fraction).round() as usize;
-        let n_val = ((group.len() - n_test) as f64 * validation_fraction).round() as usize;
+        let n = group.len();
+        if n < MIN_CLASS_TO_SPLIT {
+            if n > 0 {
+                unsplit_classes.push(class);
+            }
+            train.extend_from_slice(&group);
+            continue;
+        }
+        let n_test = ((n as f64 * test_fraction).round() as usize).clamp(2, n - 4);
+        let n_val = (((n - n_test) as f64 * validation_fraction).round() as usize).clamp(2, n - n_test - 2);
         test.extend_from_slice(&group[..n_test]);
         validation.extend_from_slice(&group[n_test..n_test + n_val]);
         train.extend_from_slice(&group[n_test + n_val..]);
@@ -138,6 +157,7 @@ pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: 
         train,
         validation,
         test,
+        unsplit_classes,
     }
 }
 
@@ -148,6 +168,7 @@ pub fn stratified_split(data: &Dataset, test_fraction: f64, validation_fraction:
         train: data.subset(&parts.train),
         validation: data.subset(&parts.validation),
         test: data.subset(&parts.test),
+        unsplit_classes: parts.unsplit_classes,
     }
 }
 
@@ -195,5 +216,32 @@ mod tests {
         assert_eq!(all, (0..1000).collect::<Vec<_>>(), "every sample in exactly one part");
         assert_eq!(parts, split_indices(&labels, 0.2, 0.1, 7));
         assert_ne!(parts.test, split_indices(&labels, 0.2, 0.1, 8).test);
+    }
+
+    #[test]
+    fn small_classes_get_two_per_part_or_stay_whole_in_training() {
+        // Classes of 1, 3, 6 and 12 images.
+        let labels: Vec<usize> = [1, 3, 6, 12]
+            .iter()
+            .enumerate()
+            .flat_map(|(class, &n)| std::iter::repeat_n(class, n))
+            .collect();
+        let parts = split_indices(&labels, 0.2, 0.1, 7);
+        let count = |part: &[usize], class: usize| part.iter().filter(|&&i| labels[i] == class).count();
+
+        assert_eq!(parts.unsplit_classes, vec![0, 1]);
+        for class in [0, 1] {
+            assert_eq!(count(&parts.validation, class) + count(&parts.test, class), 0);
+        }
+        assert_eq!(count(&parts.train, 1), 3);
+        for class in [2, 3] {
+            for part in [&parts.train, &parts.validation, &parts.test] {
+                assert!(count(part, class) >= 2, "class {class}: {parts:?}");
+            }
+        }
+        assert_eq!(
+            parts.train.len() + parts.validation.len() + parts.test.len(),
+            labels.len()
+        );
     }
 }

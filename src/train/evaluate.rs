@@ -21,6 +21,23 @@ pub fn evaluation_pairs(data: &Dataset, seed: u64) -> Vec<Pair> {
     create_pairs(&data.indices_by_class(), 1, &mut ChaCha8Rng::seed_from_u64(seed), false)
 }
 
+/// Refuses a split whose pairs cannot measure anything: ROC AUC, a threshold and a loss all need both
+/// similar and dissimilar pairs.
+pub fn check_pairs(split: &str, data: &Dataset, pairs: &[Pair]) -> anyhow::Result<()> {
+    let similar = pairs.iter().filter(|p| p.similar).count();
+    anyhow::ensure!(
+        similar > 0 && similar < pairs.len(),
+        "the {split} split ({} images in {} classes) gives {similar} similar and {} dissimilar pairs; it needs \
+         both: at least two classes, one of them with two images or more (a class needs {} images to be \
+         split, two for each part)",
+        data.len(),
+        data.indices_by_class().iter().filter(|g| !g.is_empty()).count(),
+        pairs.len() - similar,
+        super::dataset::MIN_CLASS_TO_SPLIT,
+    );
+    Ok(())
+}
+
 /// Embeddings `[N, D]` of every sample, in inference mode.
 pub fn embed_all(net: &EmbeddingNet, data: &Dataset, device: Device) -> Tensor {
     tch::no_grad(|| {

@@ -17,7 +17,7 @@
 //! axis (flat fields, one-dimensional gradients): there most low-frequency coefficients are zero in exact
 //! arithmetic, as is their median, and a bit would follow the sign of 1e-13 noise. Our DCT gives exact zeros
 //! where scipy's does (see `dct_ii`), so these match too; a tie between two non-zero coefficients at the
-//! median could still split the two, and has not been seen (`tests/hash_crosscheck.rs`,
+//! median could still split the two, and has not been seen (`tests/api/hash_crosscheck.rs`,
 //! `scripts/hash-crosscheck`).
 
 use std::f64::consts::PI;

@@ -1,4 +1,4 @@
-//! Builds balanced similar / dissimilar pairs the way the seed's `create_pairs` does.
+//! Builds balanced similar / dissimilar pairs, as the seed's `create_pairs` does, from every class that can give them.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -12,10 +12,12 @@ pub struct Pair {
 }
 
 /// For every class, positives from consecutive samples and, for each positive, `negatives` pairs of
-/// its first sample with a sample of a random other class. Every class contributes as many positives
-/// as the smallest class allows (`min - 1`), so no class dominates. With `negatives = 1` the set is
-/// balanced, as in the seed. When `shuffle` is given, each class's samples are shuffled first: training
-/// draws fresh pairs every epoch, while evaluation passes `None` and a fixed seed for the negatives.
+/// its sample with a sample of a random other class. A class gives all its consecutive pairs (`n - 1`),
+/// but no more than the median class that can give one, so that no class dominates and a class of two
+/// images does not starve the others; a class of one image gives no positive but is drawn as a negative.
+/// With `negatives = 1` the set is balanced, as in the seed. When `shuffle` is given, each class's
+/// samples are shuffled first: training draws fresh pairs every epoch, while evaluation passes `false`
+/// and a fixed seed for the negatives.
 pub fn create_pairs<R: Rng>(by_class: &[Vec<usize>], negatives: usize, rng: &mut R, shuffle: bool) -> Vec<Pair> {
     let mut groups: Vec<Vec<usize>> = by_class.iter().filter(|g| !g.is_empty()).cloned().collect();
     if groups.len() < 2 {
@@ -26,10 +28,12 @@ pub fn create_pairs<R: Rng>(by_class: &[Vec<usize>], negatives: usize, rng: &mut
             group.shuffle(rng);
         }
     }
-    let per_class = groups.iter().map(Vec::len).min().unwrap_or(0).saturating_sub(1);
-    let mut pairs = Vec::with_capacity(groups.len() * per_class * (1 + negatives));
+    let mut pairable: Vec<usize> = groups.iter().map(|g| g.len() - 1).filter(|&n| n > 0).collect();
+    pairable.sort_unstable();
+    let cap = pairable.get(pairable.len() / 2).copied().unwrap_or(0);
+    let mut pairs = Vec::new();
     for (class, group) in groups.iter().enumerate() {
-        for i in 0..per_class {
+        for i in 0..(group.len() - 1).min(cap) {
             pairs.push(Pair {
                 a: group[i],
                 b: group[i + 1],
@@ -37,11 +41,11 @@ pub fn create_pairs<R: Rng>(by_class: &[Vec<usize>], negatives: usize, rng: &mut
             });
             for _ in 0..negatives {
                 // An offset in 1..classes picks any class but this one, uniformly.
-                let other = (class + rng.gen_range(1..groups.len())) % groups.len();
+                let other = &groups[(class + rng.gen_range(1..groups.len())) % groups.len()];
                 let partner = if shuffle {
-                    *groups[other].choose(rng).expect("groups are non-empty")
+                    *other.choose(rng).expect("groups are non-empty")
                 } else {
-                    groups[other][i]
+                    other[i % other.len()]
                 };
                 pairs.push(Pair {
                     a: group[i],
@@ -73,7 +77,8 @@ mod tests {
     fn pairs_are_balanced_and_labelled_truthfully() {
         let pairs = create_pairs(&classes(), 1, &mut ChaCha8Rng::seed_from_u64(1), true);
         let similar = pairs.iter().filter(|p| p.similar).count();
-        assert_eq!(similar, 5 * 9, "min class size 10 gives 9 positives per class");
+        // Classes of 10 to 14 give 9 to 13 pairs each, capped at the median's 11.
+        assert_eq!(similar, 9 + 10 + 11 + 11 + 11);
         assert_eq!(pairs.len(), 2 * similar, "one negative per positive");
         for p in &pairs {
             assert_eq!(p.similar, class_of(p.a) == class_of(p.b), "{p:?}");
@@ -84,7 +89,7 @@ mod tests {
     #[test]
     fn extra_negatives_and_fixed_evaluation_pairs() {
         let pairs = create_pairs(&classes(), 3, &mut ChaCha8Rng::seed_from_u64(1), true);
-        assert_eq!(pairs.iter().filter(|p| !p.similar).count(), 3 * 5 * 9);
+        assert_eq!(pairs.iter().filter(|p| !p.similar).count(), 3 * (9 + 10 + 11 + 11 + 11));
         let fixed = |seed| create_pairs(&classes(), 1, &mut ChaCha8Rng::seed_from_u64(seed), false);
         assert_eq!(fixed(4), fixed(4), "evaluation pairs depend only on the seed");
     }
@@ -102,5 +107,19 @@ mod tests {
     #[test]
     fn fewer_than_two_classes_give_no_pairs() {
         assert!(create_pairs(&[vec![1, 2, 3]], 1, &mut ChaCha8Rng::seed_from_u64(0), true).is_empty());
+    }
+
+    #[test]
+    fn every_class_that_can_pair_gives_pairs_whatever_the_others_hold() {
+        // A class of one image and a class of two beside classes of five.
+        let by_class = vec![vec![0], vec![1, 2], vec![3, 4, 5, 6, 7], vec![8, 9, 10, 11, 12]];
+        for shuffle in [true, false] {
+            let pairs = create_pairs(&by_class, 1, &mut ChaCha8Rng::seed_from_u64(3), shuffle);
+            let positives = |class: &[usize]| pairs.iter().filter(|p| p.similar && class.contains(&p.a)).count();
+            assert_eq!(positives(&by_class[0]), 0);
+            assert_eq!(positives(&by_class[1]), 1);
+            assert_eq!(positives(&by_class[2]), 4);
+            assert_eq!(pairs.iter().filter(|p| !p.similar).count(), 9);
+        }
     }
 }

@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::augment::random_affine;
 use super::dataset::Dataset;
-use super::evaluate::{embed_all, evaluation_pairs, pair_distances};
+use super::evaluate::{check_pairs, embed_all, evaluation_pairs, pair_distances};
 use super::loss::{contrastive, contrastive_all_pairs};
 use super::metrics::roc_auc;
 use super::pairs::{create_pairs, Pair};
@@ -64,7 +64,15 @@ pub struct Trained {
 /// Trains on `train`, validating on `validation` after every epoch; keeps the epoch with the best
 /// validation ROC AUC (ties: lower validation loss). `unseen`, classes absent from training, is
 /// only measured, so that the history shows how the embedding carries over to new classes.
-pub fn train(train: &Dataset, validation: &Dataset, unseen: Option<&Dataset>, config: &TrainConfig) -> Trained {
+///
+/// Fails, before any step, when the training or validation split gives no pairs to learn or select on,
+/// and when the loss stops being a number.
+pub fn train(
+    train: &Dataset,
+    validation: &Dataset,
+    unseen: Option<&Dataset>,
+    config: &TrainConfig,
+) -> anyhow::Result<Trained> {
     let started = Instant::now();
     tch::manual_seed(config.seed as i64);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -77,13 +85,19 @@ pub fn train(train: &Dataset, validation: &Dataset, unseen: Option<&Dataset>, co
         .build(&vs, config.learning_rate)
         .expect("Adam builds on a fresh VarStore; this is a bug");
 
+    let by_class = train.indices_by_class();
+    check_pairs(
+        "training",
+        train,
+        &create_pairs(&by_class, config.negatives_per_positive, &mut rng.clone(), true),
+    )?;
     let validation_pairs = evaluation_pairs(validation, config.seed);
+    check_pairs("validation", validation, &validation_pairs)?;
     let unseen_pairs = unseen.map(|data| (data, evaluation_pairs(data, config.seed)));
     let pair_auc = |net: &EmbeddingNet, data: &Dataset, pairs: &[Pair]| {
         let (d, s) = pair_distances(&embed_all(net, data, config.device), pairs);
         roc_auc(&d, &s)
     };
-    let by_class = train.indices_by_class();
     let steps_per_epoch = create_pairs(&by_class, config.negatives_per_positive, &mut rng.clone(), true)
         .len()
         .div_ceil(config.batch_size);
@@ -101,9 +115,14 @@ pub fn train(train: &Dataset, validation: &Dataset, unseen: Option<&Dataset>, co
             loss_sum += f64::try_from(&loss).expect("scalar loss") * batch.len() as f64;
             progress.step(epoch, config.epochs, loss_sum / pairs.len() as f64);
         }
+        let train_loss = loss_sum / pairs.len() as f64;
+        anyhow::ensure!(
+            train_loss.is_finite(),
+            "the training loss became {train_loss} in epoch {epoch}; try a lower --lr"
+        );
         let stats = EpochStats {
             epoch,
-            train_loss: loss_sum / pairs.len() as f64,
+            train_loss,
             validation_loss: tch::no_grad(|| validation_loss(&net, validation, &validation_pairs, config)),
             validation_auc: pair_auc(&net, validation, &validation_pairs),
             unseen_auc: unseen_pairs.as_ref().map(|(data, pairs)| pair_auc(&net, data, pairs)),
@@ -122,13 +141,13 @@ pub fn train(train: &Dataset, validation: &Dataset, unseen: Option<&Dataset>, co
     }
     progress.finish();
     drop(net);
-    Trained {
+    Ok(Trained {
         vs: best,
         net: best_net,
         history,
         best_epoch,
         elapsed: started.elapsed(),
-    }
+    })
 }
 
 /// Contrastive loss of one batch of pairs; both sides go through the shared network in one pass.

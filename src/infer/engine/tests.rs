@@ -1,13 +1,16 @@
-//! The engine end to end on real libtorch: models saved to a temporary directory, loaded by worker
-//! threads, fed through the real queue.
+//! The engine end to end: on real libtorch (models saved to a temporary directory, loaded by worker
+//! threads, fed through the real queue) where the answers matter, and on a deterministic stand-in backend
+//! where batching, deadlines, overload and failures do.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
+use super::super::backend::Backend;
 use super::*;
 use crate::model::distance::euclidean_vec;
 use crate::model::DeviceSetting;
@@ -36,6 +39,92 @@ async fn start(dir: &Path, config: EngineConfig, metrics: &Metrics) -> Result<En
     tokio::task::spawn_blocking(move || Engine::start(&dir, &config, &metrics))
         .await
         .unwrap()
+}
+
+/// A stand-in for a network: an image's embedding is its first `EMBEDDING_DIM` values, so each caller
+/// can recognise its rows. An image starting with `FAIL` fails its batch, one starting with `PANIC`
+/// panics in it (as a libtorch error would); every batch takes `delay` and has its size recorded.
+struct StandIn {
+    delay: Duration,
+    sizes: Arc<Mutex<Vec<usize>>>,
+    /// Rows per image: the card's embedding size, or another to break the warm-up.
+    dim: usize,
+}
+
+const EMBEDDING_DIM: usize = 4;
+const FAIL: f32 = -1.0;
+const PANIC: f32 = -2.0;
+
+impl Backend for StandIn {
+    fn embed(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String> {
+        std::thread::sleep(self.delay);
+        self.sizes.lock().unwrap().push(images);
+        let rows: Vec<Vec<f32>> = inputs
+            .chunks(inputs.len() / images)
+            .map(|i| i[..self.dim].to_vec())
+            .collect();
+        if rows.iter().any(|r| r[0] == PANIC) {
+            panic!("the stand-in panics");
+        }
+        if rows.iter().any(|r| r[0] == FAIL) {
+            return Err("the stand-in fails".into());
+        }
+        Ok(rows)
+    }
+}
+
+#[derive(Clone)]
+struct StandInLoader {
+    delay: Duration,
+    sizes: Arc<Mutex<Vec<usize>>>,
+    dim: usize,
+}
+
+impl StandInLoader {
+    fn new(delay: Duration) -> Self {
+        Self {
+            delay,
+            sizes: Arc::default(),
+            dim: EMBEDDING_DIM,
+        }
+    }
+
+    /// The batch sizes run so far, warm-up batches included.
+    fn sizes(&self) -> Vec<usize> {
+        self.sizes.lock().unwrap().clone()
+    }
+}
+
+impl LoadBackend for StandInLoader {
+    fn load(&self) -> Result<Box<dyn Backend>, EngineError> {
+        Ok(Box::new(StandIn {
+            delay: self.delay,
+            sizes: Arc::clone(&self.sizes),
+            dim: self.dim,
+        }))
+    }
+
+    fn device(&self) -> String {
+        "stand-in".into()
+    }
+}
+
+/// The engine with one model, "tiny" (`SIDE`×`SIDE` inputs), on `loader`.
+async fn start_stand_in(
+    loader: &StandInLoader,
+    config: EngineConfig,
+    metrics: &Metrics,
+) -> Result<Engine, EngineError> {
+    let card = crate::model::testing::card("tiny", SIDE, EMBEDDING_DIM as i64);
+    let (backend, metrics): (Arc<dyn LoadBackend>, _) = (Arc::new(loader.clone()), metrics.clone());
+    tokio::task::spawn_blocking(move || Engine::with_backends(vec![(card, backend)], &config, &metrics))
+        .await
+        .unwrap()
+}
+
+/// One image whose values all equal `value`.
+fn image(value: f32) -> Vec<f32> {
+    vec![value; INPUT_LEN]
 }
 
 /// Seeded pseudo-images in [0, 1).
@@ -187,10 +276,9 @@ async fn a_single_model_directory_is_accepted_as_the_model_dir() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_inputs_of_the_wrong_shape_and_passed_deadlines_without_queueing() {
-    let dir = tempfile::tempdir().unwrap();
-    save_random_model(dir.path(), "tiny", 4);
+    let loader = StandInLoader::new(Duration::ZERO);
     let metrics = Metrics::new();
-    let engine = start(dir.path(), config(4, 1), &metrics).await.unwrap();
+    let engine = start_stand_in(&loader, config(4, 1), &metrics).await.unwrap();
 
     let mut short = inputs(2, 0);
     short[1].pop();
@@ -202,6 +290,7 @@ async fn refuses_inputs_of_the_wrong_shape_and_passed_deadlines_without_queueing
         Err(InferError::DeadlineExceeded)
     );
 
+    assert_eq!(loader.sizes(), [4], "only the warm-up batch reached the worker");
     assert_eq!(
         metrics.batch_size.with_label_values(&["tiny"]).get_sample_count(),
         0,
@@ -211,14 +300,13 @@ async fn refuses_inputs_of_the_wrong_shape_and_passed_deadlines_without_queueing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_overloaded_and_a_caller_leaves_at_its_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    save_random_model(dir.path(), "tiny", 5);
+    let loader = StandInLoader::new(Duration::ZERO);
     let mut settings = config(64, 1);
     settings.queue_capacity = 4;
     // A window longer than the test: the first submission stays queued until its caller gives up.
     settings.max_batch_wait = Duration::from_secs(3600);
     let metrics = Metrics::new();
-    let engine = start(dir.path(), settings, &metrics).await.unwrap();
+    let engine = start_stand_in(&loader, settings, &metrics).await.unwrap();
 
     // A submission larger than the queue takes the whole queue; while it waits, nothing else fits.
     let held = engine.embed("tiny", inputs(8, 0), Instant::now() + Duration::from_millis(200));
@@ -228,10 +316,72 @@ async fn a_full_queue_answers_overloaded_and_a_caller_leaves_at_its_deadline() {
     assert!(matches!(refused, Err(InferError::Overloaded { .. })), "{refused:?}");
     assert_eq!(held, Err(InferError::DeadlineExceeded));
     assert_eq!(
-        metrics.batch_size.with_label_values(&["tiny"]).get_sample_count(),
-        0,
-        "nothing was computed"
+        loader.sizes(),
+        [MAX_WARMUP_IMAGES],
+        "nothing but the warm-up was computed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_workers_fill_batches_up_to_the_limit_and_each_caller_gets_its_own_rows() {
+    // Slow forward passes, so that submissions pile up while the two workers are busy.
+    let loader = StandInLoader::new(Duration::from_millis(20));
+    let metrics = Metrics::new();
+    let engine = start_stand_in(&loader, config(8, 2), &metrics).await.unwrap();
+
+    let tasks: Vec<_> = (0..60)
+        .map(|caller| {
+            let engine = engine.clone();
+            let images = vec![image(caller as f32), image(caller as f32 + 0.5)];
+            tokio::spawn(async move { (caller, engine.embed("tiny", images, later()).await) })
+        })
+        .collect();
+
+    for task in tasks {
+        let (caller, rows) = task.await.unwrap();
+        let caller = caller as f32;
+        assert_eq!(
+            rows,
+            Ok(vec![vec![caller; EMBEDDING_DIM], vec![caller + 0.5; EMBEDDING_DIM]])
+        );
+    }
+    let sizes = loader.sizes();
+    let (warmups, batches) = sizes.split_at(2);
+    assert_eq!(warmups, [8, 8]);
+    assert_eq!(batches.iter().sum::<usize>(), 120, "every image computed once");
+    assert!(batches.iter().all(|&n| n <= 8), "{batches:?}");
+    assert!(batches.contains(&8), "a backlog fills whole batches: {batches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_or_panicking_batch_answers_inference_failed_and_the_worker_goes_on() {
+    let loader = StandInLoader::new(Duration::ZERO);
+    let metrics = Metrics::new();
+    let engine = start_stand_in(&loader, config(4, 1), &metrics).await.unwrap();
+
+    for marker in [FAIL, PANIC] {
+        let failed = engine.embed("tiny", vec![image(marker)], later()).await;
+        let after = engine.embed("tiny", vec![image(3.0)], later()).await;
+
+        assert_eq!(failed, Err(InferError::InferenceFailed), "marker {marker}");
+        assert_eq!(after, Ok(vec![vec![3.0; EMBEDDING_DIM]]), "marker {marker}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_whose_warm_up_breaks_the_cards_promise_is_refused() {
+    let loader = StandInLoader {
+        dim: EMBEDDING_DIM - 1,
+        ..StandInLoader::new(Duration::ZERO)
+    };
+
+    let err = start_stand_in(&loader, config(4, 1), &Metrics::new())
+        .await
+        .err()
+        .unwrap();
+
+    assert!(matches!(err, EngineError::Warmup { .. }), "{err}");
+    assert!(err.to_string().contains("[4, 3], the card promises [4, 4]"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,4 @@
+//! The OpenAPI document: generated from the handlers, tightened where attributes cannot say it, and specialised to the running server.
+
+pub(crate) mod contract;
+pub mod document;

@@ -1,0 +1,8 @@
+//! Start-up and serving: `App` (bind, load in the background, serve, drain), the router and its layers, the connection loop and its lingering close, the catalogue's start-up, and the shared state.
+
+pub(crate) mod app;
+pub(crate) mod catalogue_loader;
+pub(crate) mod connections;
+pub(crate) mod linger;
+pub(crate) mod router;
+pub mod state;
