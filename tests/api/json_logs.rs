@@ -37,6 +37,9 @@ async fn json_logs_carry_a_summary_per_model_and_every_request_with_its_dimensio
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut process = Process(child);
+    // Read as it is written: every `/ready` poll below logs, and a server whose stderr pipe is full
+    // blocks on its next log line, so its answers would stop until the pipe is read.
+    let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
     // "simverify listening on http://ADDR (API docs at ...)" on stdout.
     let mut banner = String::new();
     BufReader::new(stdout).read_line(&mut banner).expect("the banner");
@@ -72,7 +75,7 @@ async fn json_logs_carry_a_summary_per_model_and_every_request_with_its_dimensio
     // Give the line a moment to be written after the answer, then stop the server and read everything.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = process.0.kill();
-    let lines: Vec<String> = BufReader::new(stderr).lines().map_while(Result::ok).collect();
+    let lines = log.join().expect("the log reader ends with the server");
 
     let events: Vec<Value> = lines
         .iter()

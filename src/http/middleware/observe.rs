@@ -1,8 +1,6 @@
 //! Request metrics and the per-request log line: latency by route template and status, refusals by code,
 //! distances and decisions by model.
 
-use std::sync::{Arc, OnceLock};
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -12,6 +10,7 @@ use crate::metrics::Metrics;
 
 use crate::http::middleware::request_id;
 use crate::http::problem::error::ProblemCode;
+use crate::http::server::request_model;
 use crate::http::server::state::AppState;
 
 /// Decision labels: the only values the `decision` label takes.
@@ -23,11 +22,6 @@ pub const REJECTED: &str = "rejected";
 /// The route label of a request that matched no route: raw paths would let callers mint series.
 const UNMATCHED: &str = "unmatched";
 
-tokio::task_local! {
-    /// The model the request being handled chose, set once by `note_model` from inside the handler.
-    static MODEL: Arc<OnceLock<String>>;
-}
-
 /// Times every request, counts every refusal, and logs one line per request (request id, method, route,
 /// status, latency, model). Must run inside the router (`Router::layer`), where the matched route
 /// template is known, and inside `request_id::scope`.
@@ -38,9 +32,8 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         .map_or(UNMATCHED, |p| p.as_str())
         .to_string();
     let method = req.method().clone();
-    let model = Arc::new(OnceLock::new());
     let start = Instant::now();
-    let response = MODEL.scope(Arc::clone(&model), next.run(req)).await;
+    let (response, model) = request_model::scope(next.run(req)).await;
     let elapsed = start.elapsed();
     let status = response.status();
     let metrics = state.metrics();
@@ -61,16 +54,10 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         status = status.as_u16(),
         // Microsecond resolution is plenty, and keeps the line free of float noise (0.07886800000000001).
         latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-        model = model.get().map(tracing::field::display),
+        model = model.map(tracing::field::display),
         "request"
     );
     response
-}
-
-/// Names the model the current request uses, for its log line. The first call wins; outside `record`
-/// (unit tests calling handlers directly) it does nothing.
-pub fn note_model(model: &str) {
-    let _ = MODEL.try_with(|slot| slot.set(model.to_string()));
 }
 
 /// Counts a decision and records its distance, by model: the distribution operators watch for drift.

@@ -3,6 +3,8 @@
 pub(crate) mod app;
 pub(crate) mod catalogue_loader;
 pub(crate) mod connections;
+pub(crate) mod in_flight;
 pub(crate) mod linger;
+pub(crate) mod request_model;
 pub(crate) mod router;
 pub mod state;

@@ -11,9 +11,9 @@ use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
 use crate::store::Catalogue;
 
-use crate::http::middleware::admission::InFlight;
-use crate::http::middleware::observe;
 use crate::http::problem::error::ApiError;
+use crate::http::server::in_flight::InFlight;
+use crate::http::server::request_model;
 
 /// Cheap to clone; one per server.
 #[derive(Clone)]
@@ -98,7 +98,7 @@ impl AppState {
     pub fn model(&self, name: Option<String>) -> Result<ModelHandle<'_>, ApiError> {
         let name = name.as_deref().unwrap_or(&self.inner.config.default_model);
         let model = ModelHandle::new(self.engine()?, &self.inner.decoder, name)?;
-        observe::note_model(model.name());
+        request_model::note_model(model.name());
         Ok(model)
     }
 
