@@ -1,4 +1,5 @@
-//! The layers every request passes through: request ids, metrics and the log line, API keys, the in-flight limit, the deadline, the body read timeout, and one error shape.
+//! The layers every request passes through: request ids, metrics and the log line, API keys, the in-flight
+//! limit, the deadline, the body read timeout, and one error shape.
 
 pub(crate) mod admission;
 pub(crate) mod auth;

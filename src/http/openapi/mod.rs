@@ -1,4 +1,5 @@
-//! The OpenAPI document: generated from the handlers, tightened where attributes cannot say it, and specialised to the running server.
+//! The OpenAPI document: generated from the handlers, tightened where attributes cannot say it, and
+//! specialised to the running server.
 
 pub(crate) mod contract;
 pub mod document;
