@@ -154,6 +154,13 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_KEEP_IMAGES")]
     pub keep_images: bool,
 
+    /// Enrolled images of one model (and weights) from which the catalogue also keeps an approximate
+    /// (HNSW) index, which then answers `/search` without a subject filter; below it, and with a filter,
+    /// every search scans exactly. The default is where the exact scan passes a few milliseconds on two
+    /// cores (`scripts/bench-search` measures both).
+    #[arg(long, env = "SIMVERIFY_ANN_MIN_IMAGES", default_value_t = crate::store::ANN_FROM)]
+    pub ann_min_images: usize,
+
     /// How often the search index reads the store's change log for other replicas' writes, in milliseconds.
     #[arg(long, env = "SIMVERIFY_STORE_FOLLOW_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub store_follow_ms: u64,

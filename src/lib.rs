@@ -7,6 +7,8 @@
 //! - [`model`]: the embedding network, its model card, loading and saving, device selection.
 //! - [`preprocess`]: untrusted bytes → limited decode → model-ready input; shared by training and serving.
 //! - [`config`]: the `simverify serve` settings (flags and environment variables).
+//! - [`dedup`]: duplicate clusters in a folder (`simverify dedup DIR`) or the enrolled catalogue
+//!   (`--catalogue`, `POST /duplicates`): near pairs exactly or through the HNSW index, clusters, report.
 //! - [`client`]: the command-line client (`simverify compare | embed | verify | healthcheck`).
 //! - [`http`]: the axum service, by role: routes, middleware, server (start-up, connections, shutdown),
 //!   request extraction, problems (errors), OpenAPI.
@@ -18,12 +20,14 @@
 //! - [`keys`]: API keys: the key file, the constant-time check, `simverify keys add`.
 //! - [`reindex`]: `simverify reindex`, which re-embeds kept images after a model's weights change.
 //! - `store`: enrolled subjects and their embeddings (sqlx over SQLite or PostgreSQL), the in-memory
-//!   exact search index per model, and the change-log follower that keeps replicas in step.
+//!   exact search index per model, the approximate (HNSW) index, and the change-log follower that keeps
+//!   replicas in step.
 //! - [`train`]: data sets, pair sampling, the contrastive loss, the training loop, evaluation and plots
 //!   (what only training runs is behind the `train` feature).
 
 pub mod client;
 pub mod config;
+pub mod dedup;
 mod fetch;
 // The fuzz targets' and their regression test's way in to the untrusted-input paths; not an API.
 #[doc(hidden)]

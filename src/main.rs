@@ -1,11 +1,12 @@
-//! The `simverify` binary: the HTTP service (`serve`), its command-line client, `reindex`, and the OpenAPI
-//! printer.
+//! The `simverify` binary: the HTTP service (`serve`), its command-line client, `dedup`, `reindex`, and the
+//! OpenAPI printer.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use simverify::client::ClientCommand;
 use simverify::config::{LogFormat, ServeConfig};
+use simverify::dedup::DedupConfig;
 use simverify::http::{openapi_spec, App};
 use simverify::keys::KeysCommand;
 use simverify::reindex::ReindexConfig;
@@ -32,6 +33,10 @@ enum Command {
     /// Manage the API keys the server accepts (--api-keys-file).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Find every group of duplicate images in a folder (or, with --catalogue, among the enrolled ones):
+    /// JSON on standard output (or --json), CSV (--csv), an HTML report (--report). Takes `serve`'s flags.
+    // Boxed: it carries the server's settings.
+    Dedup(Box<DedupConfig>),
     /// Print the OpenAPI document (JSON) of the HTTP API.
     Openapi,
     /// Re-embed the stored images that other weights embedded, with the loaded models (only images kept
@@ -46,6 +51,10 @@ fn main() -> ExitCode {
         Command::Serve(config) => serve(*config),
         Command::Client(command) => run_client(command),
         Command::Keys(command) => simverify::keys::run(command),
+        Command::Dedup(config) => {
+            init_logging(config.serve.log_format);
+            simverify::dedup::run(*config)
+        }
         Command::Openapi => print_openapi(),
         Command::Reindex(config) => {
             init_logging(config.serve.log_format);

@@ -25,9 +25,42 @@ pub fn euclidean_vec(a: &[f32], b: &[f32]) -> f32 {
     sum.max(EPSILON).sqrt() as f32
 }
 
+/// Lanes of the squared-distance accumulator: eight independent sums let LLVM keep them in SIMD registers
+/// (a single running sum would force the additions into sequence).
+const LANES: usize = 8;
+
+/// `sum((a - b)^2)` in `LANES` independent accumulators: the inner loop of every scan over stored
+/// embeddings.
+pub(crate) fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let (a_body, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    let (b_body, b_tail) = b.split_at(a_body.len());
+    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            let d = x[i] - y[i];
+            lanes[i] += d * d;
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| (x - y) * (x - y)).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The distance from a squared one, clamped as [`euclidean_vec`] clamps it.
+pub(crate) fn from_squared(squared: f32) -> f32 {
+    (f64::from(squared).max(EPSILON)).sqrt() as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lane_distance_matches_the_plain_one() {
+        let a: Vec<f32> = (0..13).map(|i| i as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..13).map(|i| 1.0 - i as f32 * 0.05).collect();
+
+        assert!((from_squared(squared_euclidean(&a, &b)) - euclidean_vec(&a, &b)).abs() < 1e-5);
+    }
 
     #[test]
     fn tensor_and_vector_forms_agree() {

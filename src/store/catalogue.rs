@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::db::{Store, StoreError};
-use super::index::{Hit, Index, SearchQuery};
+use super::index::{Hit, Index, SearchQuery, Snapshot};
 use crate::metrics::Metrics;
 
 /// Changes read per query while catching up.
@@ -50,12 +50,13 @@ impl Catalogue {
     /// Loads every embedding of an opened store into the index and applies the changes made meanwhile.
     /// (Opening is separate, and done before serving, so that a bad store stops the start at once while
     /// a large index still loads behind `/ready`.)
-    pub(crate) async fn load(store: Store, metrics: Metrics) -> Result<Arc<Catalogue>, StoreError> {
+    /// Sets of `ann_from` images or more get an approximate index.
+    pub(crate) async fn load(store: Store, metrics: Metrics, ann_from: usize) -> Result<Arc<Catalogue>, StoreError> {
         let started = Instant::now();
         // Read before the images: anything committed from here on is replayed by `catch_up`; replaying
         // a change the load already saw is harmless (adds and removals are idempotent).
         let applied = store.last_change().await?;
-        let mut index = Index::default();
+        let mut index = Index::new(ann_from);
         let mut loaded = 0usize;
         store
             .each_image(|row| {
@@ -67,6 +68,7 @@ impl Catalogue {
             })
             .await?;
         index.shrink();
+        index.index_large_sets();
         let catalogue = Arc::new(Catalogue {
             store,
             index: RwLock::new(index),
@@ -111,6 +113,7 @@ impl Catalogue {
                     }
                     *applied = change.seq;
                 }
+                index.index_large_sets();
             }
             count += fetched;
             if (fetched as i64) < CHANGE_BATCH {
@@ -166,6 +169,24 @@ impl Catalogue {
         drop(index);
         timer.observe_duration();
         Ok(hits)
+    }
+
+    /// A copy of `model`'s embeddings made by `weights` (only `subjects`' when given), in image-id order:
+    /// what a duplicate search reads. Refused as `search` is while some were made by other weights.
+    pub(crate) fn embeddings(
+        &self,
+        model: &str,
+        weights: &str,
+        subjects: Option<&HashSet<String>>,
+    ) -> Result<Snapshot, SearchRefusal> {
+        let index = self
+            .index
+            .read()
+            .expect("the index lock is never poisoned; this is a bug");
+        if let Some(stale) = stale(model, weights, index.counts(model)) {
+            return Err(SearchRefusal::Stale(stale));
+        }
+        Ok(index.snapshot(model, weights, subjects))
     }
 
     /// Counts a failed store operation (`open`, `read`, `write`, `follow`).
@@ -229,10 +250,10 @@ mod tests {
     async fn a_second_catalogue_on_the_same_file_follows_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.sqlite").display());
-        let writer = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new())
+        let writer = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new(), crate::store::ANN_FROM)
             .await
             .unwrap();
-        let reader = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new())
+        let reader = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new(), crate::store::ANN_FROM)
             .await
             .unwrap();
         writer.store().create_subject("s", None, 1).await.unwrap();

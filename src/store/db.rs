@@ -387,7 +387,6 @@ impl Store {
     }
 
     /// Closes every connection (SQLite checkpoints its WAL on the last close).
-    #[cfg(test)]
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }

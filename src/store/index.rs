@@ -1,5 +1,7 @@
-//! The in-memory exact index: per (model, weights), every enrolled embedding in one contiguous `Vec<f32>`,
-//! scanned in full for each search with a lane-parallel distance loop the compiler turns into SIMD.
+//! The in-memory index: per (model, weights), every enrolled embedding in one contiguous `Vec<f32>`,
+//! scanned in full for each search with a lane-parallel distance loop the compiler turns into SIMD; a set
+//! of `ANN_FROM` images or more also gets an HNSW index (`ann.rs`), which answers the searches without
+//! a subject filter, its candidates re-measured on these rows.
 //!
 //! Memory per image: the vector itself, plus 16 bytes of image id, a subject handle (shared by the
 //! subject's images) and a position-map entry; removal swaps the last row into the hole, so rows stay
@@ -9,23 +11,45 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
+use super::ann::Ann;
 use super::db::ImageRow;
 use super::ids::ImageId;
-use crate::model::distance::EPSILON;
+use crate::model::distance::{from_squared, squared_euclidean};
 
 /// Below this many floats a scan stays on one thread: spawning costs more than it saves.
 const PARALLEL_FLOATS: usize = 1 << 21;
 
-/// Lanes of the distance accumulator: eight independent sums let LLVM keep them in SIMD registers
-/// (a single running sum would force the additions into sequence).
-const LANES: usize = 8;
+/// Images from which a set also gets an approximate index: below it the exact scan answers in a few
+/// milliseconds on two cores (`scripts/bench-ann` measures both).
+pub(crate) const ANN_FROM: usize = 100_000;
+
+/// Candidates asked of the approximate index per answer wanted, re-measured exactly before ranking.
+const ANN_CANDIDATES_PER_ANSWER: usize = 2;
 
 /// Every model's rows, keyed by model name, then by the weights hash that made them.
-#[derive(Default)]
 pub(crate) struct Index {
     models: HashMap<String, HashMap<String, Rows>>,
     /// Subject ids, shared by every row of a subject.
     subjects: HashMap<Arc<str>, usize>,
+    /// Sets of this many images or more get an approximate index.
+    ann_from: usize,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self::new(ANN_FROM)
+    }
+}
+
+impl Index {
+    /// An empty index whose sets of `ann_from` images or more get an approximate index.
+    pub(crate) fn new(ann_from: usize) -> Self {
+        Self {
+            models: HashMap::new(),
+            subjects: HashMap::new(),
+            ann_from,
+        }
+    }
 }
 
 /// One (model, weights) set of embeddings.
@@ -36,6 +60,8 @@ struct Rows {
     ids: Vec<ImageId>,
     subjects: Vec<Arc<str>>,
     position: HashMap<ImageId, usize>,
+    /// The approximate index of a large set, keyed by row number (kept so through swap-removals).
+    ann: Option<Ann>,
 }
 
 /// A search: the query vector, how many answers, and an optional subject filter.
@@ -77,10 +103,42 @@ impl Index {
             ));
         }
         rows.position.insert(row.id, rows.ids.len());
+        if let Some(ann) = &rows.ann {
+            if let Err(err) = ann.add(rows.ids.len() as u64, &row.embedding) {
+                tracing::warn!(%err, "dropping the approximate index; searches scan until it is rebuilt");
+                rows.ann = None;
+            }
+        }
         rows.ids.push(row.id);
         rows.subjects.push(intern(&mut self.subjects, &row.subject));
         rows.data.extend_from_slice(&row.embedding);
         Ok(())
+    }
+
+    /// Builds the approximate index of every set that has grown to `ann_from` images without one (after
+    /// the bulk load, and after changes apply: one build on every core rather than one add at a time).
+    pub(crate) fn index_large_sets(&mut self) {
+        for (model, sets) in &mut self.models {
+            for rows in sets
+                .values_mut()
+                .filter(|r| r.ann.is_none() && r.ids.len() >= self.ann_from)
+            {
+                let started = std::time::Instant::now();
+                match Ann::build(rows.dim, &rows.data) {
+                    Ok(ann) => {
+                        tracing::info!(
+                            %model,
+                            images = rows.ids.len(),
+                            bytes = ann.memory(),
+                            seconds = started.elapsed().as_secs_f64(),
+                            "approximate index built"
+                        );
+                        rows.ann = Some(ann);
+                    }
+                    Err(err) => tracing::warn!(%model, %err, "no approximate index; searches scan"),
+                }
+            }
+        }
     }
 
     /// Removes an image if present.
@@ -144,6 +202,42 @@ impl Index {
     }
 }
 
+/// A copy of one (model, weights) set's rows in image-id order (the same catalogue, the same order):
+/// what a duplicate search reads.
+pub(crate) struct Snapshot {
+    pub(crate) dim: usize,
+    pub(crate) rows: Vec<f32>,
+    pub(crate) images: Vec<(ImageId, Arc<str>)>,
+}
+
+impl Index {
+    /// The rows of (`model`, `weights`), only `subjects`' when given; empty when there are none.
+    pub(crate) fn snapshot(&self, model: &str, weights: &str, subjects: Option<&HashSet<String>>) -> Snapshot {
+        let Some(rows) = self.models.get(model).and_then(|sets| sets.get(weights)) else {
+            return Snapshot {
+                dim: 0,
+                rows: Vec::new(),
+                images: Vec::new(),
+            };
+        };
+        let mut order: Vec<usize> = (0..rows.ids.len())
+            .filter(|&i| subjects.is_none_or(|wanted| wanted.contains(&*rows.subjects[i])))
+            .collect();
+        order.sort_by_key(|&i| rows.ids[i]);
+        Snapshot {
+            dim: rows.dim,
+            rows: order
+                .iter()
+                .flat_map(|&i| rows.data[i * rows.dim..(i + 1) * rows.dim].iter().copied())
+                .collect(),
+            images: order
+                .iter()
+                .map(|&i| (rows.ids[i], Arc::clone(&rows.subjects[i])))
+                .collect(),
+        }
+    }
+}
+
 /// The shared handle of `subject`, counting one more row that holds it.
 fn intern(subjects: &mut HashMap<Arc<str>, usize>, subject: &str) -> Arc<str> {
     if let Some((shared, count)) = subjects.get_key_value(subject).map(|(k, v)| (Arc::clone(k), *v)) {
@@ -173,6 +267,7 @@ impl Rows {
             ids: Vec::new(),
             subjects: Vec::new(),
             position: HashMap::new(),
+            ann: None,
         }
     }
 
@@ -180,6 +275,20 @@ impl Rows {
     fn remove(&mut self, image: ImageId) -> Option<Arc<str>> {
         let at = self.position.remove(&image)?;
         let last = self.ids.len() - 1;
+        if let Some(ann) = &self.ann {
+            // The last row moves into the hole, and its key with it.
+            let moved = ann.remove(at as u64).and_then(|()| {
+                if at == last {
+                    Ok(())
+                } else {
+                    ann.rename(last as u64, at as u64)
+                }
+            });
+            if let Err(err) = moved {
+                tracing::warn!(%err, "dropping the approximate index; searches scan until it is rebuilt");
+                self.ann = None;
+            }
+        }
         if at != last {
             let moved = self.ids[last];
             self.data
@@ -196,6 +305,12 @@ impl Rows {
         let k = query.k.min(n);
         if k == 0 {
             return Vec::new();
+        }
+        if let (Some(ann), None) = (&self.ann, query.subjects) {
+            match ann.search(query.vector, k * ANN_CANDIDATES_PER_ANSWER, |_| true) {
+                Ok(found) => return self.ranked(found.into_iter().map(|(key, _)| key as usize), query.vector, k),
+                Err(err) => tracing::warn!(%err, "approximate search failed; scanning"),
+            }
         }
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
         let best = if self.data.len() < PARALLEL_FLOATS || threads == 1 {
@@ -220,13 +335,32 @@ impl Rows {
             }
             merged.into_vec()
         };
-        let mut best = best;
+        self.hits(best)
+    }
+
+    /// The best `k` of the candidate `rows`, measured exactly.
+    fn ranked(&self, rows: impl Iterator<Item = usize>, vector: &[f32], k: usize) -> Vec<Hit> {
+        let mut best: Vec<Candidate> = rows
+            .filter(|&row| row < self.ids.len())
+            .map(|row| Candidate {
+                squared: squared_euclidean(&self.data[row * self.dim..(row + 1) * self.dim], vector),
+                image: self.ids[row],
+                row,
+            })
+            .collect();
+        best.sort_unstable();
+        best.truncate(k);
+        self.hits(best)
+    }
+
+    /// Candidates as answers, nearest first.
+    fn hits(&self, mut best: Vec<Candidate>) -> Vec<Hit> {
         best.sort_unstable();
         best.into_iter()
             .map(|Candidate { squared, image, row }| Hit {
                 subject: Arc::clone(&self.subjects[row]),
                 image,
-                distance: (f64::from(squared).max(EPSILON)).sqrt() as f32,
+                distance: from_squared(squared),
             })
             .collect()
     }
@@ -243,7 +377,7 @@ impl Rows {
                     continue;
                 }
             }
-            let squared = squared_distance(row, query.vector);
+            let squared = squared_euclidean(row, query.vector);
             // Cheap rejection before building a candidate: most rows are not among the best k.
             if heap.len() == k && heap.peek().is_some_and(|worst: &Candidate| squared > worst.squared) {
                 continue;
@@ -297,25 +431,9 @@ impl Ord for Candidate {
     }
 }
 
-/// `sum((a - b)^2)` in `LANES` independent accumulators.
-fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    let (a_body, a_tail) = a.split_at(a.len() - a.len() % LANES);
-    let (b_body, b_tail) = b.split_at(a_body.len());
-    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
-        for i in 0..LANES {
-            let d = x[i] - y[i];
-            lanes[i] += d * d;
-        }
-    }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| (x - y) * (x - y)).sum();
-    lanes.iter().sum::<f32>() + tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::distance::euclidean_vec;
 
     fn row(id: u128, subject: &str, embedding: Vec<f32>) -> ImageRow {
         ImageRow {
@@ -334,14 +452,6 @@ mod tests {
             k,
             subjects: None,
         }
-    }
-
-    #[test]
-    fn lane_distance_matches_the_plain_one() {
-        let a: Vec<f32> = (0..13).map(|i| i as f32 * 0.1).collect();
-        let b: Vec<f32> = (0..13).map(|i| 1.0 - i as f32 * 0.05).collect();
-
-        assert!((squared_distance(&a, &b).sqrt() - euclidean_vec(&a, &b)).abs() < 1e-5);
     }
 
     #[test]
@@ -411,6 +521,44 @@ mod tests {
     }
 
     #[test]
+    fn the_approximate_index_finds_what_the_scan_finds_through_removals() {
+        let (dim, n) = (16, 3000);
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let vectors: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        let mut exact = Index::default();
+        let mut approximate = Index::new(1000);
+        for (i, v) in vectors.iter().enumerate() {
+            exact.add(row(i as u128, "s", v.clone())).unwrap();
+            approximate.add(row(i as u128, "s", v.clone())).unwrap();
+        }
+        approximate.index_large_sets();
+        for i in (0..n).step_by(7) {
+            exact.remove("m", ImageId(i as u128));
+            approximate.remove("m", ImageId(i as u128));
+        }
+        assert!(approximate.models["m"]["h"].ann.is_some(), "removals keep the index");
+
+        let (mut found, mut wanted) = (0, 0);
+        for q in vectors.iter().step_by(10) {
+            let truth: HashSet<ImageId> = exact
+                .search("m", "h", &query(q, 10))
+                .unwrap()
+                .iter()
+                .map(|h| h.image)
+                .collect();
+            let answer = approximate.search("m", "h", &query(q, 10)).unwrap();
+            found += answer.iter().filter(|h| truth.contains(&h.image)).count();
+            wanted += truth.len();
+        }
+        let recall = found as f64 / wanted as f64;
+        assert!(recall >= 0.95, "recall@10 against the exact scan: {recall}");
+    }
+
+    #[test]
     fn the_parallel_scan_agrees_with_a_sort() {
         let dim = 16;
         let n = PARALLEL_FLOATS / dim + 1000;
@@ -430,7 +578,7 @@ mod tests {
 
         let hits = index.search("m", "h", &query(&q, 7)).unwrap();
 
-        all.sort_by(|a, b| squared_distance(&a.1, &q).total_cmp(&squared_distance(&b.1, &q)));
+        all.sort_by(|a, b| squared_euclidean(&a.1, &q).total_cmp(&squared_euclidean(&b.1, &q)));
         let expected: Vec<u128> = all[..7].iter().map(|(i, _)| *i).collect();
         assert_eq!(hits.iter().map(|h| h.image.0).collect::<Vec<_>>(), expected);
     }

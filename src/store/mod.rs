@@ -7,6 +7,7 @@
 //!
 //! - `db.rs`: opening the store (migrations, SQLite pragmas) and every query.
 //! - `index.rs`: contiguous f32 rows per (model, weights) and the batched exact top-k scan.
+//! - `ann.rs`: the approximate (HNSW) index, for all-pairs duplicate search and large catalogues.
 //! - `catalogue.rs`: store + index + follower; what the HTTP handlers use.
 //! - `subjects.rs`: the catalogue's subject reads and writes, each counting its failures; writes refresh
 //!   the index.
@@ -14,6 +15,7 @@
 //! - `ids.rs`: subject and image identifiers.
 //! - `clock.rs`: timestamps (Unix milliseconds, RFC 3339 for answers).
 
+mod ann;
 mod catalogue;
 mod clock;
 mod db;
@@ -23,8 +25,10 @@ mod migrations;
 mod stale;
 mod subjects;
 
+pub(crate) use ann::{Ann, AnnError};
 pub(crate) use catalogue::{Catalogue, SearchRefusal, StaleEmbeddings};
 pub(crate) use clock::{now_ms, rfc3339};
 pub(crate) use db::{Created, ImageRow, Store, StoreError, SubjectRow};
 pub(crate) use ids::{check_id, ImageId};
+pub(crate) use index::ANN_FROM;
 pub(crate) use stale::{Reembedded, StaleImage};

@@ -3,32 +3,22 @@
 //! with its plots, works behind an API key and explains errors in words. Screenshots land in
 //! `target/demo-page/`.
 
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::browser::{Browser, ANSWER_WAIT};
 use crate::common::{form, repo_path, Server};
-use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::Locator;
 use serde_json::{json, Value};
-
-const INSTALL: &str = "the demo page test needs Debian's chromium and chromium-driver: run scripts/setup-tests, or \
-     `apt-get install chromium chromium-driver`, or point CHROME_BIN and CHROMEDRIVER at a Chromium and its driver";
 
 /// WebDriver's codes for the arrow keys.
 const ARROW_LEFT: &str = "\u{E012}";
 const ARROW_RIGHT: &str = "\u{E014}";
 
-/// How long the page may take to show an answer (two CPU cores, shared with the other tests).
-const ANSWER_WAIT: Duration = Duration::from_secs(90);
-
 #[tokio::test]
 async fn the_page_shows_the_decision_that_compare_answers_and_verifies() {
     let (server, _store) = start_server(&[]).await;
-    let browser = Browser::open(&server.url("/")).await;
+    let browser = open_demo(&server.url("/")).await;
 
     // Accessible basics: every control has a name, and the tabs follow the arrow keys.
     let unnamed = browser
@@ -110,7 +100,7 @@ async fn the_page_shows_the_decision_that_compare_answers_and_verifies() {
 #[tokio::test]
 async fn the_model_card_shows_its_figures_and_every_report_plot() {
     let (server, _store) = start_server(&[]).await;
-    let browser = Browser::open(&server.url("/")).await;
+    let browser = open_demo(&server.url("/")).await;
     let info = server.get("/info").await.ok();
     browser.click("tab-card").await;
 
@@ -162,7 +152,7 @@ async fn the_page_asks_for_a_key_and_explains_refusals_in_words() {
     let key_file = keys.path().join("keys");
     std::fs::write(&key_file, format!("demo {}\n", sha256_hex(key))).unwrap();
     let (server, _store) = start_server(&["--api-keys-file", key_file.to_str().unwrap()]).await;
-    let browser = Browser::open(&server.url("/")).await;
+    let browser = open_demo(&server.url("/")).await;
 
     // Without a key, /info is refused: the page says so in words and what to do.
     browser.wait_until("!!document.querySelector('#notice .problem')").await;
@@ -215,7 +205,7 @@ async fn the_page_asks_for_a_key_and_explains_refusals_in_words() {
 #[tokio::test]
 async fn the_page_enrols_subjects_then_searches_and_verifies_against_them() {
     let (server, _store) = start_server(&[]).await;
-    let browser = Browser::open(&server.url("/")).await;
+    let browser = open_demo(&server.url("/")).await;
     browser.select("model", "mnist").await;
 
     browser.click("tab-subjects").await;
@@ -360,70 +350,16 @@ fn output_dir() -> PathBuf {
     dir
 }
 
-/// A headless Chromium with its own chromedriver and profile, both gone when this is dropped.
-struct Browser {
-    client: Client,
-    _driver: Driver,
-    _profile: tempfile::TempDir,
+/// The demo page in a fresh browser, once its tabs are there.
+async fn open_demo(url: &str) -> Browser {
+    let browser = Browser::open(url).await;
+    browser.find("#tab-compare").await;
+    browser
 }
 
 impl Browser {
-    async fn open(url: &str) -> Browser {
-        let driver = Driver::start();
-        let profile = tempfile::tempdir().unwrap();
-        let chrome = find_program("CHROME_BIN", &["chromium", "chromium-browser"]);
-        let capabilities = json!({
-            "goog:chromeOptions": {
-                "binary": chrome,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                    "--window-size=1280,1100", "--hide-scrollbars", "--force-device-scale-factor=1",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!()
-        };
-        let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&driver.url)
-            .await
-            .unwrap_or_else(|e| panic!("chromium does not start through {}: {e}; {INSTALL}", driver.url));
-        client.goto(url).await.unwrap();
-        let browser = Browser {
-            client,
-            _driver: driver,
-            _profile: profile,
-        };
-        browser.find("#tab-compare").await;
-        browser
-    }
-
-    async fn find(&self, css: &str) -> Element {
-        self.client
-            .wait()
-            .at_most(ANSWER_WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-    }
-
     async fn click(&self, id: &str) {
         self.find(&format!("#{id}")).await.click().await.unwrap();
-    }
-
-    async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        self.client.find_all(Locator::Css(css)).await.unwrap().len()
-    }
-
-    async fn execute(&self, script: &str) -> Value {
-        self.client.execute(script, vec![]).await.unwrap()
     }
 
     /// Waits until the JavaScript expression is true.
@@ -501,65 +437,4 @@ impl Browser {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(output_dir().join(name), png).unwrap();
     }
-
-    async fn close(self) {
-        self.client.close().await.unwrap();
-    }
-}
-
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let program = find_program("CHROMEDRIVER", &["chromedriver"]);
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&program)
-            .arg(format!("--port={port}"))
-            // Its own process group, so that the browsers it starts go with it even when a test fails
-            // before it could close its session.
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}; {INSTALL}", program.display()));
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "chromedriver never listened on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        driver
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `$env` when set, else the first of `names` on `PATH`; fails with how to install it, so that CI never
-/// skips this test silently.
-fn find_program(env: &str, names: &[&str]) -> PathBuf {
-    if let Some(path) = std::env::var_os(env) {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("{} is not on PATH: {INSTALL}", names.join(" or ")))
 }

@@ -8,6 +8,7 @@ mod api_keys;
 mod client;
 mod compare;
 mod dashboard;
+mod dedup;
 mod demo_page;
 mod embed_verify;
 mod error_table;

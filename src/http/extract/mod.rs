@@ -1,6 +1,7 @@
 //! Reading requests: the image-request extractor (multipart or JSON under the same limits), the JSON forms
-//! of an image, and the bytes `--keep-images` keeps.
+//! of an image, optional JSON bodies, and the bytes `--keep-images` keeps.
 
 pub mod images;
 pub mod input;
+pub(crate) mod json;
 pub(crate) mod kept;

@@ -32,7 +32,7 @@ use crate::http::problem::error::{Problem, CODES, PROBLEM_JSON};
         (name = "verify", description = "Does a candidate match its references?"),
         (name = "embed", description = "Embedding vectors of images."),
         (name = "subjects", description = "Enrolled subjects: their images' embeddings, kept for verify and search."),
-        (name = "search", description = "The enrolled images nearest to an image, over every subject."),
+        (name = "search", description = "The enrolled images nearest to an image, and the groups of duplicates among them."),
         (name = "operations", description = "Health, readiness, model information and metrics."),
     ),
 )]
@@ -177,6 +177,55 @@ impl IntoResponses for SubjectErrors {
                 503,
                 "The catalogue is still loading, or the store cannot be reached: retry after `Retry-After` seconds.",
                 &["not_ready", "store_unavailable"],
+            ),
+        ]
+        .into_iter()
+        .map(|(status, description, only)| {
+            let except: Vec<&str> = CODES
+                .iter()
+                .map(|(code, _, _)| *code)
+                .filter(|code| !only.contains(code))
+                .collect();
+            problem_response(status, description, &except)
+        })
+        .collect()
+    }
+}
+
+/// The error answers of `POST /duplicates`: a JSON body, a model, the catalogue; no image.
+pub struct DuplicatesErrors;
+
+impl IntoResponses for DuplicatesErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            (400, "The body is not valid JSON.", &["malformed_json"][..]),
+            (404, "The requested model does not exist.", &["unknown_model"]),
+            (
+                409,
+                "Stored embeddings of the model were made by other weights: re-enrol them first.",
+                &["stale_embeddings"],
+            ),
+            (413, "The request body is over the body limit.", &["body_too_large"]),
+            (415, "The body is not application/json.", &["unsupported_media_type"]),
+            (
+                422,
+                "A setting or a subject id is not acceptable.",
+                &["invalid_id", "invalid_request", "invalid_threshold"],
+            ),
+            (
+                500,
+                "A fault of the service; the detail says nothing more, the log has it.",
+                &["internal_error"],
+            ),
+            (
+                503,
+                "Still loading, shutting down, or the store cannot be reached: retry after `Retry-After` seconds.",
+                &["not_ready", "shutting_down", "store_unavailable", "overloaded"],
+            ),
+            (
+                504,
+                "The request was not answered before its deadline.",
+                &["deadline_exceeded"],
             ),
         ]
         .into_iter()

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub(crate) mod demo;
+pub mod duplicates;
 pub mod embed;
 pub mod health;
 pub mod info;

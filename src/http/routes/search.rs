@@ -200,7 +200,7 @@ fn check_k(k: usize) -> Result<usize, ApiError> {
     Ok(k)
 }
 
-fn subject_filter(ids: Vec<String>) -> Result<HashSet<String>, ApiError> {
+pub(crate) fn subject_filter(ids: Vec<String>) -> Result<HashSet<String>, ApiError> {
     if ids.is_empty() || ids.len() > MAX_FILTER_SUBJECTS {
         return Err(ApiError::InvalidRequest(format!(
             "subjects must name 1 to {MAX_FILTER_SUBJECTS} subjects, got {}",

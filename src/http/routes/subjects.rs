@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +16,7 @@ use crate::store::{check_id, now_ms, rfc3339, Created, ImageId, ImageRow, Subjec
 
 use crate::http::extract::images::ImageData;
 use crate::http::extract::input::{Field, Form, FromUpload, ImageInput, InputLimits};
+use crate::http::extract::json::optional_json;
 use crate::http::extract::kept::keep_bytes;
 use crate::http::middleware::deadline::Deadline;
 use crate::http::openapi::document::{CatalogueImageErrors, ImageFile, SubjectErrors};
@@ -373,31 +374,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SubjectId {
 
 /// The optional JSON body of a PUT, as compact metadata text.
 fn metadata_of(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
-    let json = content_type
-        .as_deref()
-        .and_then(|t| t.split(';').next())
-        .is_some_and(|t| t.trim() == "application/json" || t.trim().ends_with("+json"));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "{:?} (this endpoint takes application/json)",
-            content_type
-                .unwrap_or_else(|| "(none)".into())
-                .chars()
-                .take(100)
-                .collect::<String>()
-        )));
-    }
     // A JSON `null` body is no body, as the document's optional body says.
-    let request: Option<SubjectRequest> = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::InvalidRequest(e.to_string()),
-        _ => ApiError::MalformedJson(e.to_string()),
-    })?;
+    let request: Option<SubjectRequest> = optional_json(headers, body)?;
     let Some(metadata) = request.and_then(|r| r.metadata).filter(|m| !m.is_null()) else {
         return Ok(None);
     };

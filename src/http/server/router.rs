@@ -19,7 +19,7 @@ use crate::http::middleware::{admission, auth, body_timeout, deadline, observe, 
 use crate::http::openapi::contract;
 use crate::http::openapi::document::{docs_router, document_api_keys, ApiDoc};
 use crate::http::problem::error::ApiError;
-use crate::http::routes::{compare, demo, embed, health, info, metrics, search, subjects, verify};
+use crate::http::routes::{compare, demo, duplicates, embed, health, info, metrics, search, subjects, verify};
 use crate::http::server::state::AppState;
 
 /// The API routes with their OpenAPI paths.
@@ -29,6 +29,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(verify::verify))
         .routes(routes!(embed::embed))
         .routes(routes!(search::search))
+        .routes(routes!(duplicates::duplicates))
         .routes(routes!(subjects::list_subjects))
         .routes(routes!(
             subjects::put_subject,

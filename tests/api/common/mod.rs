@@ -17,6 +17,7 @@ use simverify::http::App;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod browser;
 pub mod traffic;
 
 pub fn repo_path(relative: &str) -> PathBuf {

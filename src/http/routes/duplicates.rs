@@ -1,0 +1,192 @@
+//! `POST /duplicates`: the groups of near-identical images among the enrolled ones, from their stored
+//! embeddings (nothing is re-embedded), a page of clusters at a time.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::dedup::{describe, find, medoid, DuplicateCluster, Label, Method};
+use crate::http::extract::input::check_threshold;
+use crate::http::extract::json::optional_json;
+use crate::http::openapi::document::DuplicatesErrors;
+use crate::http::problem::error::ApiError;
+use crate::http::routes::search::subject_filter;
+use crate::http::server::state::AppState;
+use crate::store::SearchRefusal;
+
+/// Clusters per page when the request does not say.
+const DEFAULT_PAGE_SIZE: u64 = 100;
+/// The most clusters one page holds.
+const MAX_PAGE_SIZE: u64 = 1000;
+/// The cluster size guard when the request does not say.
+const DEFAULT_MAX_CLUSTER: u64 = 1000;
+/// The largest cluster size guard a request may set.
+const MAX_MAX_CLUSTER: u64 = 10_000;
+
+/// A duplicate search over the enrolled images; every field is optional, and so is the body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicatesRequest {
+    /// The model whose enrolled images are searched (see `GET /info`); the service's default when absent.
+    #[schema(example = "product")]
+    pub model: Option<String>,
+    /// Only these subjects' images (1 to 1000 ids); every subject's when absent.
+    pub subjects: Option<Vec<String>>,
+    /// Distance under which two images are duplicates; the model's calibrated threshold when absent.
+    #[schema(minimum = 0.0, example = 0.5)]
+    pub threshold: Option<f32>,
+    /// Largest cluster, 2 to 10000 (1000 by default): pairs join closest first, and a join past this
+    /// size is refused (and counted in `refused_pairs`).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 2, maximum = 10000, example = 1000)]
+    pub max_cluster: Option<u64>,
+    /// Clusters per page, 1 to 1000 (100 by default).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 1000, example = 100)]
+    pub page_size: Option<u64>,
+    /// The page, from 0 (the largest clusters); `next_page` of the previous answer.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, example = 0)]
+    pub page: Option<u64>,
+}
+
+/// A page of duplicate clusters, largest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DuplicatesResponse {
+    #[schema(example = "product")]
+    pub model: String,
+    /// The threshold used: the request's, else the model's calibrated one.
+    #[schema(example = 0.5)]
+    pub threshold: f32,
+    /// `exact` (every pair measured) or `approximate` (an HNSW index, above 20,000 images).
+    #[schema(example = "exact")]
+    pub method: String,
+    /// Enrolled images searched.
+    pub images: usize,
+    /// Pairs closer than the threshold.
+    pub near_pairs: usize,
+    /// Near pairs left out by the cluster size guard.
+    pub refused_pairs: usize,
+    /// Clusters in all pages.
+    pub total_clusters: usize,
+    pub page: u64,
+    pub page_size: u64,
+    /// The next page's number; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<u64>,
+    pub clusters: Vec<DuplicateCluster>,
+}
+
+/// JSON Schema's `integer` is any number without a fractional part: `2.0` is a count as `2` is.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    number
+        .as_u64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|v| v.fract() == 0.0 && *v >= 0.0)
+                .map(|v| v.min(u64::MAX as f64) as u64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number >= 0, got {number}")))
+}
+
+fn within(name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ApiError> {
+    let value = value.unwrap_or(default);
+    if !range.contains(&value) {
+        return Err(ApiError::InvalidRequest(format!(
+            "{name} must be from {} to {}, got {value}",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(value)
+}
+
+/// Find duplicate enrolled images.
+///
+/// Groups the enrolled images of one model into clusters of near-identical images: every pair closer
+/// than the threshold (exactly up to 20,000 images, with an approximate index above), joined closest
+/// first into clusters no larger than `max_cluster`. Each cluster lists its members, the member nearest
+/// all the others first (the representative), with their distance and score against it, and the near
+/// pairs that joined it. Reads the stored embeddings; nothing is re-embedded. 409 `stale_embeddings`
+/// while any stored embedding of the model was made by other weights than the loaded ones.
+#[utoipa::path(
+    post,
+    path = "/duplicates",
+    tag = "search",
+    request_body(content = Option<DuplicatesRequest>, content_type = "application/json", description = "Optional: every setting has a default."),
+    responses(
+        (status = 200, description = "A page of clusters, largest first.", body = DuplicatesResponse),
+        DuplicatesErrors,
+    ),
+)]
+pub async fn duplicates(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<DuplicatesResponse>, ApiError> {
+    let request: DuplicatesRequest = optional_json(&headers, &body)?.unwrap_or_default();
+    let threshold = check_threshold(request.threshold)?;
+    let max_cluster = within(
+        "max_cluster",
+        request.max_cluster,
+        DEFAULT_MAX_CLUSTER,
+        2..=MAX_MAX_CLUSTER,
+    )?;
+    let page_size = within("page_size", request.page_size, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
+    let page = request.page.unwrap_or(0);
+    let subjects: Option<HashSet<String>> = request.subjects.map(subject_filter).transpose()?;
+    let catalogue = Arc::clone(state.catalogue()?);
+    let card = state.model(request.model)?.card().clone();
+    // Seconds of CPU at a large catalogue: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        let snapshot = catalogue
+            .embeddings(&card.name, &card.weights.sha256, subjects.as_ref())
+            .map_err(|refusal| match refusal {
+                SearchRefusal::Stale(stale) => ApiError::from(stale),
+                SearchRefusal::Shape(reason) => ApiError::Internal(reason),
+            })?;
+        let threshold = threshold.unwrap_or(card.decision.threshold);
+        let (dim, rows) = (snapshot.dim, &snapshot.rows);
+        let (pairs, clustering) = find(dim, rows, threshold, Method::Auto, max_cluster as usize, |members| {
+            medoid(members, rows, dim)
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let label = |i: usize| Label {
+            path: None,
+            subject: Some(snapshot.images[i].1.to_string()),
+            image: Some(snapshot.images[i].0.to_string()),
+            size: None,
+        };
+        let total = clustering.clusters.len();
+        let start = usize::try_from(page.saturating_mul(page_size))
+            .unwrap_or(usize::MAX)
+            .min(total);
+        let end = start.saturating_add(page_size as usize).min(total);
+        Ok(Json(DuplicatesResponse {
+            model: card.name.clone(),
+            threshold,
+            method: pairs.method.to_string(),
+            images: snapshot.images.len(),
+            near_pairs: pairs.pairs.len(),
+            refused_pairs: clustering.refused_pairs,
+            total_clusters: total,
+            page,
+            page_size,
+            next_page: (end < total).then_some(page + 1),
+            clusters: describe(&clustering.clusters[start..end], label, rows, dim, &card.calibration),
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("duplicate search failed: {e}")))?
+}
