@@ -161,6 +161,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_ANN_MIN_IMAGES", default_value_t = crate::store::ANN_FROM)]
     pub ann_min_images: usize,
 
+    /// How far under the best cosine similarity a place of an image still counts as matching the other
+    /// image, when `/compare` explains a match (`"explain": true`). Chosen on validation pages by
+    /// `scripts/explain-iou`.
+    #[arg(long, env = "SIMVERIFY_EXPLAIN_MARGIN", default_value_t = 0.2, value_parser = margin)]
+    pub explain_margin: f32,
+
     /// How often the search index reads the store's change log for other replicas' writes, in milliseconds.
     #[arg(long, env = "SIMVERIFY_STORE_FOLLOW_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub store_follow_ms: u64,
@@ -191,6 +197,13 @@ fn available_cores() -> usize {
 struct ServeOnly {
     #[command(flatten)]
     serve: ServeConfig,
+}
+
+fn margin(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(value) if (0.0..=2.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a number from 0 to 2")),
+    }
 }
 
 impl ServeConfig {

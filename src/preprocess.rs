@@ -71,6 +71,41 @@ pub fn preprocess(bytes: &[u8], limits: &DecodeLimits, pp: &Preprocessing) -> Re
     Ok(prepare(&image, pp))
 }
 
+/// [`preprocess`], and where the input came from in the image (decoded in full, so that the placement is
+/// in the image's own pixels).
+pub fn preprocess_placed(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    pp: &Preprocessing,
+) -> Result<(Vec<f32>, Placement), PreprocessError> {
+    let image = decode(bytes, limits)?;
+    Ok(prepare_placed(&image, pp))
+}
+
+/// Where a model input came from: the part of the image [`prepare`] kept and where it put it, so that a
+/// place in the input maps back to the image's pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// The decoded image's width and height (after EXIF orientation).
+    pub image: (u32, u32),
+    /// The part of the image prepared (what trimming a uniform border kept): x, y, width, height.
+    pub source: (u32, u32, u32, u32),
+    /// Where that part lies in the model input: x, y, width, height.
+    pub target: (u32, u32, u32, u32),
+}
+
+impl Placement {
+    /// The image pixel `(x, y)` shows at this point of the model input (pixels); `None` outside the
+    /// picture (the letterbox padding).
+    pub fn to_input(&self, x: f32, y: f32) -> Option<(f32, f32)> {
+        let (sx, sy, sw, sh) = self.source;
+        let (tx, ty, tw, th) = self.target;
+        let (fx, fy) = ((x - sx as f32) / sw as f32, (y - sy as f32) / sh as f32);
+        ((0.0..=1.0).contains(&fx) && (0.0..=1.0).contains(&fy))
+            .then(|| (tx as f32 + fx * tw as f32, ty as f32 + fy * th as f32))
+    }
+}
+
 /// The smallest image, `(width, height)` after orientation, from which [`prepare`] still makes the
 /// same input for this card; `None` when it needs every pixel.
 ///
@@ -191,8 +226,27 @@ fn too_large(width: u32, height: u32, limits: &DecodeLimits) -> PreprocessError 
 /// and `Letterbox` resize the whole picture, the latter padding with the card's mean so that the
 /// border normalises to about 0. RGB `Fit` stretches, as it always has: no card uses it.
 pub fn prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
+    prepare_placed(image, pp).0
+}
+
+/// [`prepare`], and where the input came from (grayscale `Fit`, which crops to the strokes, is placed as
+/// if it stretched the whole image).
+pub fn prepare_placed(image: &DynamicImage, pp: &Preprocessing) -> (Vec<f32>, Placement) {
     let (w, h) = (pp.width, pp.height);
-    match pp.color {
+    let whole = (0, 0, image.width(), image.height());
+    let mut placement = Placement {
+        image: (image.width(), image.height()),
+        source: whole,
+        target: (0, 0, w, h),
+    };
+    let letterboxed = |(_, _, sw, sh): (u32, u32, u32, u32)| {
+        let (fw, fh) = resize::fitted_size((sw.max(1), sh.max(1)), (w, h));
+        ((w - fw) / 2, (h - fh) / 2, fw, fh)
+    };
+    if pp.resize == ResizeMode::Letterbox {
+        placement.target = letterboxed(whole);
+    }
+    let input = match pp.color {
         ColorMode::Grayscale => {
             let resized = match pp.resize {
                 ResizeMode::Fit => {
@@ -224,6 +278,10 @@ pub fn prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
             if pp.trim_border {
                 if let Some((x, y, cw, ch)) = trim::content_box(&rgb) {
                     rgb = Cow::Owned(imageops::crop_imm(rgb.as_ref(), x, y, cw, ch).to_image());
+                    placement.source = (x, y, cw, ch);
+                    if pp.resize == ResizeMode::Letterbox {
+                        placement.target = letterboxed(placement.source);
+                    }
                 }
             }
             let resized = match pp.resize {
@@ -234,7 +292,8 @@ pub fn prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
             };
             normalise(resized.as_raw(), 3, pp)
         }
-    }
+    };
+    (input, placement)
 }
 
 /// Interleaved bytes of `channels` channels → channel-major `(x / 255 - mean) / std`.

@@ -15,6 +15,12 @@ pub trait Backend {
     /// The embeddings of `images` inputs laid end to end in `inputs` (each the card's `C×H×W` floats,
     /// already checked), one row per image, in order. An error or a panic fails this batch only.
     fn embed(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String>;
+
+    /// As `embed`, each row followed by the image's local embeddings (the card's `location_grid`, row
+    /// by row, `D` floats a cell), from the same forward pass: what `/compare`'s explanation matches.
+    fn embed_with_locations(&self, _inputs: &[f32], _images: usize) -> Result<Vec<Vec<f32>>, String> {
+        Err("this model has no local embeddings".into())
+    }
 }
 
 /// Makes the replicas of one model: `load` runs once on each worker's thread, because a replica may
@@ -48,14 +54,34 @@ impl LoadBackend for Torch {
 
 impl Backend for LoadedModel {
     fn embed(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String> {
-        let arch = &self.card.architecture;
-        let batch = Tensor::from_slice(inputs).view([images as i64, arch.in_channels, arch.height, arch.width]);
-        let out = LoadedModel::embed(self, &batch)
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .contiguous();
-        let dim = out.size()[1] as usize;
-        let values = Vec::<f32>::try_from(out.view([-1])).map_err(|e| e.to_string())?;
-        Ok(values.chunks(dim).map(<[f32]>::to_vec).collect())
+        let out = LoadedModel::embed(self, &self.batch(inputs, images));
+        rows(&out, images)
     }
+
+    fn embed_with_locations(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String> {
+        let (embeddings, locations) = LoadedModel::embed_with_locations(self, &self.batch(inputs, images))
+            .ok_or("this model has no local embeddings")?;
+        let both = Tensor::cat(&[embeddings, locations.view([images as i64, -1])], 1);
+        rows(&both, images)
+    }
+}
+
+impl LoadedModel {
+    /// `images` inputs laid end to end as a `[N, C, H, W]` batch.
+    fn batch(&self, inputs: &[f32], images: usize) -> Tensor {
+        let arch = &self.card.architecture;
+        Tensor::from_slice(inputs).view([images as i64, arch.in_channels, arch.height, arch.width])
+    }
+}
+
+/// The `[N, ...]` tensor `out` as `images` rows of floats on the CPU.
+fn rows(out: &Tensor, images: usize) -> Result<Vec<Vec<f32>>, String> {
+    let out = out
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .view([images as i64, -1]);
+    let width = out.size()[1] as usize;
+    let values = Vec::<f32>::try_from(out.view([-1])).map_err(|e| e.to_string())?;
+    Ok(values.chunks(width.max(1)).map(<[f32]>::to_vec).collect())
 }

@@ -22,7 +22,7 @@ use super::EmbedError;
 use crate::fetch::{ByteBudget, FetchError, UrlFetcher};
 use crate::metrics::Metrics;
 use crate::model::Preprocessing;
-use crate::preprocess::{preprocess, DecodeLimits};
+use crate::preprocess::{preprocess, preprocess_placed, DecodeLimits, Placement};
 
 /// One image of a request, not yet decoded, with the name that errors about it use.
 #[derive(Debug)]
@@ -144,6 +144,31 @@ impl DecodePool {
         pp: &Preprocessing,
         deadline: Deadline,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let prepared = self.prepare(uploads, pp, deadline, false).await?;
+        Ok(prepared.into_iter().map(|(input, _)| input).collect())
+    }
+
+    /// As `preprocess`, each image decoded in full and with its [`Placement`].
+    pub async fn preprocess_placed(
+        &self,
+        uploads: Vec<Upload>,
+        pp: &Preprocessing,
+        deadline: Deadline,
+    ) -> Result<Vec<(Vec<f32>, Placement)>, EmbedError> {
+        let prepared = self.prepare(uploads, pp, deadline, true).await?;
+        Ok(prepared
+            .into_iter()
+            .map(|(input, placement)| (input, placement.expect("placed when asked; this is a bug")))
+            .collect())
+    }
+
+    async fn prepare(
+        &self,
+        uploads: Vec<Upload>,
+        pp: &Preprocessing,
+        deadline: Deadline,
+        placed: bool,
+    ) -> Result<Vec<(Vec<f32>, Option<Placement>)>, EmbedError> {
         // All of a request's images or none: half a request admitted is decoding work nobody can use.
         let mut admitted = self.admit(uploads.len(), deadline)?.into_iter();
         let pp = Arc::new(pp.clone());
@@ -151,7 +176,7 @@ impl DecodePool {
         let budget = self.urls.as_ref().map(UrlFetcher::budget);
         let jobs = uploads.into_iter().map(|upload| {
             let waiting = admitted.next().expect("one admission per upload; this is a bug");
-            self.one(upload, waiting, budget.as_ref(), Arc::clone(&pp))
+            self.one(upload, waiting, budget.as_ref(), Arc::clone(&pp), placed)
         });
         futures::future::join_all(jobs).await.into_iter().collect()
     }
@@ -180,7 +205,8 @@ impl DecodePool {
         waiting: Waiting,
         budget: Option<&ByteBudget>,
         pp: Arc<Preprocessing>,
-    ) -> Result<Vec<f32>, EmbedError> {
+        placed: bool,
+    ) -> Result<(Vec<f32>, Option<Placement>), EmbedError> {
         // Fetched before taking a decode permit: waiting on the network must not hold up decoding.
         let upload = self.fetch_url(upload, budget).await?;
         let permit = Arc::clone(&self.permits)
@@ -200,7 +226,12 @@ impl DecodePool {
             let started = Instant::now();
             let (label, bytes) = upload.into_bytes()?;
             size.observe(bytes.len() as f64);
-            let input = preprocess(&bytes, &limits, &pp).map_err(|error| EmbedError::Image { field: label, error });
+            let input = if placed {
+                preprocess_placed(&bytes, &limits, &pp).map(|(input, placement)| (input, Some(placement)))
+            } else {
+                preprocess(&bytes, &limits, &pp).map(|input| (input, None))
+            }
+            .map_err(|error| EmbedError::Image { field: label, error });
             pace.record(started.elapsed());
             input
         })

@@ -193,6 +193,24 @@ impl<'a> EngineModel<'a> {
         inputs: Vec<Vec<f32>>,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<Vec<f32>>, InferError> {
+        self.run(inputs, false, deadline).await
+    }
+
+    /// As `embed`, each row followed by the image's local embeddings (`ModelCard`'s `location_grid`).
+    pub(crate) async fn embed_with_locations(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Vec<f32>>, InferError> {
+        self.run(inputs, true, deadline).await
+    }
+
+    async fn run(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        locations: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Vec<f32>>, InferError> {
         let served = self.served;
         if inputs.is_empty() {
             return Ok(Vec::new());
@@ -203,7 +221,11 @@ impl<'a> EngineModel<'a> {
         if tokio::time::Instant::now() >= deadline {
             return Err(InferError::DeadlineExceeded);
         }
-        let reply = served.queue.submit(inputs, deadline)?;
+        let reply = if locations {
+            served.queue.submit_with_locations(inputs, deadline)?
+        } else {
+            served.queue.submit(inputs, deadline)?
+        };
         // Giving up at the deadline drops the receiver, so a batch not yet computed skips this entry.
         match tokio::time::timeout_at(deadline, reply).await {
             Err(_) => Err(InferError::DeadlineExceeded),

@@ -6,11 +6,13 @@
 //! engine. Per model: a bounded queue (`queue.rs`, capacity counted in images) takes submissions; a tokio task
 //! gathers them into batches within a fill window; worker threads (`worker.rs`), each owning a model
 //! replica on a `Backend` (`backend.rs`: the libtorch model, or a test's stand-in), run the forward passes
-//! and answer through `oneshot`s. `engine.rs` ties them together.
+//! and answer through `oneshot`s. `engine.rs` ties them together. `explain.rs` says where two images
+//! match, from the local embeddings the same forward pass gives.
 
 mod backend;
 mod decode;
 mod engine;
+pub mod explain;
 mod model;
 mod pace;
 mod queue;
@@ -94,6 +96,9 @@ pub enum EmbedError {
     Overloaded { retry_after: Duration },
     #[error(transparent)]
     Infer(#[from] InferError),
+    /// The model has no local embeddings to say where two images match.
+    #[error("model {0} cannot say where images match: only models with a pretrained trunk (efficientnet_lite) can")]
+    NoLocations(String),
     /// A fault of the service (a decode task that died); the string goes to the log only.
     #[error("{0}")]
     Internal(String),

@@ -5,6 +5,7 @@ use tokio::time::Instant;
 
 use super::decode::{DecodePool, Upload};
 use super::engine::{Engine, EngineModel};
+use super::explain::Located;
 use super::{EmbedError, InferError};
 use crate::model::ModelCard;
 
@@ -49,5 +50,47 @@ impl<'a> ModelHandle<'a> {
             )));
         }
         Ok(embeddings)
+    }
+
+    /// As `embed`, each embedding with the image's local embeddings and placement (each image decoded in
+    /// full, so that places are in its own pixels): what `/compare` explains a match with. Refused at
+    /// once for a model without local embeddings.
+    pub async fn embed_located(
+        &self,
+        images: Vec<Upload>,
+        deadline: Instant,
+    ) -> Result<Vec<(Vec<f32>, Located)>, EmbedError> {
+        let arch = &self.card().architecture;
+        let grid = arch
+            .location_grid()
+            .ok_or_else(|| EmbedError::NoLocations(self.name().to_string()))?;
+        let dim = arch.embedding_dim as usize;
+        let prepared = self
+            .decoder
+            .preprocess_placed(images, &self.card().preprocessing, deadline)
+            .await?;
+        let (inputs, placements): (Vec<Vec<f32>>, Vec<_>) = prepared.into_iter().unzip();
+        let rows = self.model.embed_with_locations(inputs, deadline).await?;
+        if rows.len() != placements.len() || rows.iter().any(|r| r.len() != dim * (1 + grid.0 * grid.1)) {
+            return Err(EmbedError::Internal(
+                "the engine's local embeddings do not have the card's shape".into(),
+            ));
+        }
+        Ok(rows
+            .into_iter()
+            .zip(placements)
+            .map(|(mut embedding, placement)| {
+                let cells = embedding.split_off(dim);
+                (
+                    embedding,
+                    Located {
+                        cells,
+                        grid,
+                        dim,
+                        placement,
+                    },
+                )
+            })
+            .collect())
     }
 }

@@ -28,6 +28,8 @@ pub struct BatchPolicy {
 /// same worker and the same model state.
 pub struct Entry {
     pub inputs: Vec<Vec<f32>>,
+    /// Whether each row should carry the image's local embeddings after its embedding.
+    pub locations: bool,
     /// Past this instant the entry is answered `DeadlineExceeded` instead of being computed.
     pub deadline: Instant,
     pub enqueued: Instant,
@@ -118,6 +120,24 @@ impl Queue {
 
     /// Enqueues `inputs` as one entry, or refuses at once when the queue lacks room for them.
     pub fn submit(&self, inputs: Vec<Vec<f32>>, deadline: Instant) -> Result<oneshot::Receiver<Reply>, InferError> {
+        self.enqueue(inputs, false, deadline)
+    }
+
+    /// As `submit`, each answer row followed by the image's local embeddings.
+    pub fn submit_with_locations(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        deadline: Instant,
+    ) -> Result<oneshot::Receiver<Reply>, InferError> {
+        self.enqueue(inputs, true, deadline)
+    }
+
+    fn enqueue(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        locations: bool,
+        deadline: Instant,
+    ) -> Result<oneshot::Receiver<Reply>, InferError> {
         // An entry larger than the whole queue takes the whole queue rather than never fitting.
         let images = inputs.len().clamp(1, self.capacity);
         let permit = Arc::clone(&self.slots)
@@ -134,6 +154,7 @@ impl Queue {
         let (reply, receiver) = oneshot::channel();
         let entry = Entry {
             inputs,
+            locations,
             deadline,
             enqueued: Instant::now(),
             reply,

@@ -139,6 +139,16 @@ impl Architecture {
     }
 
     /// Refuses what `EmbeddingNet::new` cannot build.
+    /// The grid of local embeddings a model answers beside its embedding (rows, columns): the last
+    /// feature map of an EfficientNet-Lite trunk, 32 input pixels a cell; `None` for other networks.
+    pub fn location_grid(&self) -> Option<(usize, usize)> {
+        const STRIDE: i64 = 32;
+        (self.name == EFFICIENTNET_LITE).then(|| {
+            let cells = |side: i64| (side + STRIDE - 1) / STRIDE;
+            (cells(self.height) as usize, cells(self.width) as usize)
+        })
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let unusable = || {
             Err(format!(

@@ -54,6 +54,27 @@ impl EmbeddingNet {
         }
     }
 
+    /// The embeddings `[N, D]` of a batch and its local embeddings `[N, h, w, D]` (see
+    /// `TrunkEmbedding::embed_with_locations`), each unit length; `None` for a network without them.
+    pub fn embed_with_locations(&self, xs: &Tensor) -> Option<(Tensor, Tensor)> {
+        let Body::Pretrained(net) = &self.body else { return None };
+        let (embeddings, locations) = net.embed_with_locations(xs)?;
+        let unit = |t: Tensor| {
+            let norm = t
+                .square()
+                .sum_dim_intlist(-1, true, tch::Kind::Float)
+                .clamp_min(1e-12)
+                .sqrt();
+            t / norm
+        };
+        let embeddings = if self.l2_normalize {
+            unit(embeddings)
+        } else {
+            embeddings
+        };
+        Some((embeddings, unit(locations)))
+    }
+
     /// Readies the network for inference only: batch norms are folded into their convolutions.
     pub fn fold_batch_norm(&mut self) {
         if let Body::Pretrained(net) = &mut self.body {

@@ -45,6 +45,11 @@ impl LoadedModel {
     pub fn embed(&self, batch: &Tensor) -> Tensor {
         tch::no_grad(|| self.net.forward_t(&batch.to_device(self.device), false))
     }
+
+    /// The embeddings and the local embeddings of `batch` (see `EmbeddingNet::embed_with_locations`).
+    pub fn embed_with_locations(&self, batch: &Tensor) -> Option<(Tensor, Tensor)> {
+        tch::no_grad(|| self.net.embed_with_locations(&batch.to_device(self.device)))
+    }
 }
 
 /// Loads `dir`, refusing a card that is malformed or whose weights do not hash to what it says. A loaded

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::browser::{Browser, ANSWER_WAIT};
 use crate::common::{form, repo_path, Server};
-use fantoccini::Locator;
 use serde_json::{json, Value};
 
 /// WebDriver's codes for the arrow keys.

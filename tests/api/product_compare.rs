@@ -68,3 +68,96 @@ async fn odd_and_large_photos_are_read_as_what_they_show() {
     let answer = compare_product(&server, &photo, jpeg.get_ref()).await.ok();
     assert_eq!(answer["match"], true, "{answer}");
 }
+
+/// `"explain": true`: the photo matches all over, and inside a larger page the box lies where the photo
+/// was pasted; each heatmap is a PNG the shape of its image. A model without local features says so.
+#[tokio::test]
+async fn explain_says_where_a_pasted_photo_lies_in_the_page() {
+    let server = Server::start(&[]).await;
+    let photo = image::load_from_memory(&read("examples/images/product-toolbox.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (pw, ph) = (photo.width(), photo.height());
+    let mut page = image::RgbImage::from_pixel(pw * 2, ph * 2, image::Rgb([250, 250, 250]));
+    let (px, py) = (pw * 9 / 10, ph / 2);
+    image::imageops::replace(&mut page, &photo, i64::from(px), i64::from(py));
+    let mut page_png = Cursor::new(Vec::new());
+    page.write_to(&mut page_png, ImageFormat::Png).unwrap();
+
+    let reply = server
+        .post_form(
+            "/compare",
+            form(&[
+                ("image_a", &read("examples/images/product-toolbox.jpg")),
+                ("image_b", page_png.get_ref()),
+            ])
+            .text("model", "product")
+            .text("explain", "true"),
+        )
+        .await
+        .ok();
+
+    let explain = &reply["explain"];
+    for (side, (w, h)) in [("image_a", (pw, ph)), ("image_b", (pw * 2, ph * 2))] {
+        let region = &explain[side];
+        assert_eq!(
+            (region["width"].as_u64(), region["height"].as_u64()),
+            (Some(w.into()), Some(h.into()))
+        );
+        let bbox: Vec<u64> = region["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert!(
+            bbox[0] < bbox[2] && bbox[2] <= w.into() && bbox[1] < bbox[3] && bbox[3] <= h.into(),
+            "{region}"
+        );
+        let coverage = region["coverage"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&coverage), "{coverage}");
+        let png = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            region["heatmap"].as_str().unwrap(),
+        )
+        .unwrap();
+        let heatmap = image::load_from_memory(&png).unwrap();
+        assert_eq!(heatmap.width().max(heatmap.height()), 64);
+    }
+    // The page's box holds the pasted photo's centre, and covers less of the page than the photo's own.
+    let bbox: Vec<u64> = explain["image_b"]["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let centre = (u64::from(px + pw / 2), u64::from(py + ph / 2));
+    assert!(
+        bbox[0] <= centre.0 && centre.0 < bbox[2] && bbox[1] <= centre.1 && centre.1 < bbox[3],
+        "{bbox:?}"
+    );
+    assert!(
+        explain["image_b"]["coverage"].as_f64() < explain["image_a"]["coverage"].as_f64(),
+        "{explain}"
+    );
+
+    let digits = server
+        .post_form(
+            "/compare",
+            form(&[
+                ("image_a", &read("examples/images/3-a.png")),
+                ("image_b", &read("examples/images/3-b.png")),
+            ])
+            .text("explain", "true"),
+        )
+        .await;
+    digits.assert_problem(422, "invalid_request");
+    let without = compare_product(
+        &server,
+        &read("examples/images/3-a.png"),
+        &read("examples/images/3-b.png"),
+    )
+    .await
+    .ok();
+    assert!(without.get("explain").is_none());
+}

@@ -72,6 +72,18 @@ impl TrunkEmbedding {
         }
     }
 
+    /// The embeddings `[N, D]` (before normalisation) and, from the same forward pass, every location of
+    /// the last feature map projected as the pooled map is: `[N, H/32, W/32, D]` local embeddings, where a
+    /// place that shows what another image shows lies near that image's local embeddings. `None` for the
+    /// frozen baseline, which has no projection.
+    pub fn embed_with_locations(&self, xs: &Tensor) -> Option<(Tensor, Tensor)> {
+        let projection = self.projection.as_ref()?;
+        let features = self.trunk.features(xs);
+        let pooled = global_pool(&features, self.gem_p.as_ref());
+        let locations = projection.forward(&features.permute([0, 2, 3, 1]));
+        Some((projection.forward(&pooled), locations))
+    }
+
     /// See [`EfficientNetLite::fold_batch_norm`].
     pub fn fold_batch_norm(&mut self) {
         self.trunk.fold_batch_norm();

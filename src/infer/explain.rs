@@ -1,0 +1,227 @@
+//! Where two images match, from one forward pass each: every cell of an image's last feature map,
+//! projected as the pooled map is, is a local embedding; a cell's best cosine similarity to the other
+//! image's cells is its heat. The region is the connected part of the heatmap around its peak that stays
+//! within a margin of the peak, mapped back to the image's own pixels through the preprocessing's
+//! placement. An image shown whole in the other matches everywhere (its region is all of it); a photo
+//! pasted into a page lights up where it was pasted.
+
+use std::io::Cursor;
+
+use crate::preprocess::Placement;
+
+/// Heatmap pixels on the longer side: enough to draw over a photo, small enough to travel as base64.
+pub const HEATMAP_SIDE: u32 = 64;
+
+/// Input pixels per feature-map cell (EfficientNet's total stride).
+const CELL: f32 = 32.0;
+
+/// One image's embedding, its local embeddings and where its input came from.
+pub struct Located {
+    /// `rows × cols × dim` floats, row by row, each cell unit length.
+    pub cells: Vec<f32>,
+    pub grid: (usize, usize),
+    pub dim: usize,
+    pub placement: Placement,
+}
+
+/// The part of an image that matches the other image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    /// `[x0, y0, x1, y1]` in the image's own pixels (after EXIF orientation), `x1`, `y1` exclusive.
+    pub bbox: [u32; 4],
+    /// The box's share of the image's area.
+    pub coverage: f32,
+    /// The heatmap as an RGBA PNG the image's shape: red where the image matches, transparent elsewhere.
+    pub heatmap_png: Vec<u8>,
+}
+
+/// The regions of `a` and `b` that match each other; `margin` is how far under the peak's cosine
+/// similarity a place still counts as matching.
+pub fn explain(a: &Located, b: &Located, margin: f32) -> (Region, Region) {
+    (region(a, b, margin), region(b, a, margin))
+}
+
+fn region(this: &Located, other: &Located, margin: f32) -> Region {
+    let heat = cell_heat(this, other);
+    let (iw, ih) = this.placement.image;
+    let scale = HEATMAP_SIDE as f32 / iw.max(ih).max(1) as f32;
+    let (hw, hh) = (
+        ((iw as f32 * scale).round() as u32).max(1),
+        ((ih as f32 * scale).round() as u32).max(1),
+    );
+    // Each heatmap pixel's heat, sampled between cell centres; `None` outside the input (a trimmed border).
+    let pixels: Vec<Option<f32>> = (0..hh)
+        .flat_map(|v| (0..hw).map(move |u| (u, v)))
+        .map(|(u, v)| {
+            let x = (u as f32 + 0.5) / hw as f32 * iw as f32;
+            let y = (v as f32 + 0.5) / hh as f32 * ih as f32;
+            let (ix, iy) = this.placement.to_input(x, y)?;
+            Some(bilinear(&heat, this.grid, ix / CELL - 0.5, iy / CELL - 0.5))
+        })
+        .collect();
+    let valid = || pixels.iter().flatten().copied();
+    let peak = valid().fold(f32::NEG_INFINITY, f32::max);
+    let floor = valid().fold(f32::INFINITY, f32::min);
+    let mask = component_around_peak(&pixels, hw as usize, hh as usize, peak - margin);
+    let (mut x0, mut y0, mut x1, mut y1) = (hw, hh, 0, 0);
+    for (i, _) in mask.iter().enumerate().filter(|(_, &m)| m) {
+        let (u, v) = ((i % hw as usize) as u32, (i / hw as usize) as u32);
+        (x0, y0, x1, y1) = (x0.min(u), y0.min(v), x1.max(u + 1), y1.max(v + 1));
+    }
+    if x1 <= x0 || y1 <= y0 {
+        (x0, y0, x1, y1) = (0, 0, hw, hh);
+    }
+    let to_image = |value: u32, heat_side: u32, side: u32| {
+        ((value as f32 / heat_side as f32 * side as f32).round() as u32).min(side)
+    };
+    let bbox = [
+        to_image(x0, hw, iw),
+        to_image(y0, hh, ih),
+        to_image(x1, hw, iw),
+        to_image(y1, hh, ih),
+    ];
+    let coverage = ((bbox[2] - bbox[0]) as f64 * (bbox[3] - bbox[1]) as f64 / (iw as f64 * ih as f64).max(1.0)) as f32;
+    Region {
+        bbox,
+        coverage,
+        heatmap_png: heatmap_png(&pixels, hw, hh, floor, peak),
+    }
+}
+
+/// Each cell of `this` (row by row): its best cosine similarity to a cell of `other` that shows the
+/// picture (cells of the letterbox padding would match each other and nothing else).
+fn cell_heat(this: &Located, other: &Located) -> Vec<f32> {
+    let dim = this.dim;
+    let shown = |located: &Located, cell: usize| {
+        let (_, cols) = located.grid;
+        let (x, y) = (
+            (cell % cols) as f32 * CELL + CELL / 2.0,
+            (cell / cols) as f32 * CELL + CELL / 2.0,
+        );
+        let (tx, ty, tw, th) = located.placement.target;
+        (tx as f32..(tx + tw) as f32).contains(&x) && (ty as f32..(ty + th) as f32).contains(&y)
+    };
+    let other_cells: Vec<&[f32]> = other
+        .cells
+        .chunks_exact(dim)
+        .enumerate()
+        .filter(|(i, _)| shown(other, *i))
+        .map(|(_, c)| c)
+        .collect();
+    this.cells
+        .chunks_exact(dim)
+        .map(|cell| {
+            other_cells
+                .iter()
+                .map(|o| cell.iter().zip(*o).map(|(x, y)| x * y).sum::<f32>())
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+        .map(|best| if best.is_finite() { best } else { 0.0 })
+        .collect()
+}
+
+/// `grid` sampled at fractional cell coordinates `(x, y)`, clamped to the edge cells.
+fn bilinear(grid: &[f32], (rows, cols): (usize, usize), x: f32, y: f32) -> f32 {
+    let x = x.clamp(0.0, (cols - 1) as f32);
+    let y = y.clamp(0.0, (rows - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(cols - 1), (y0 + 1).min(rows - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let at = |r: usize, c: usize| grid[r * cols + c];
+    let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
+    let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// The 4-connected pixels at or above `threshold` around the hottest pixel.
+fn component_around_peak(pixels: &[Option<f32>], width: usize, height: usize, threshold: f32) -> Vec<bool> {
+    let mut mask = vec![false; pixels.len()];
+    let Some(start) = pixels
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (i, p)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+    else {
+        return mask;
+    };
+    let hot = |i: usize| pixels[i].is_some_and(|p| p >= threshold);
+    let mut stack = vec![start];
+    mask[start] = true;
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % width, i / width);
+        let neighbours = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < width).then(|| i + 1),
+            (y > 0).then(|| i - width),
+            (y + 1 < height).then(|| i + width),
+        ];
+        for n in neighbours.into_iter().flatten() {
+            if !mask[n] && hot(n) {
+                mask[n] = true;
+                stack.push(n);
+            }
+        }
+    }
+    mask
+}
+
+/// Red, more opaque where hotter (from `floor` to `peak`); transparent outside the input.
+fn heatmap_png(pixels: &[Option<f32>], width: u32, height: u32, floor: f32, peak: f32) -> Vec<u8> {
+    let span = (peak - floor).max(1e-6);
+    let rgba: Vec<u8> = pixels
+        .iter()
+        .flat_map(|p| {
+            let level = p.map_or(0.0, |p| ((p - floor) / span).clamp(0.0, 1.0));
+            [255, (200.0 * (1.0 - level)) as u8, 0, (level * 200.0) as u8]
+        })
+        .collect();
+    let image = image::RgbaImage::from_raw(width, height, rgba).expect("width × height pixels; this is a bug");
+    let mut png = Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("a PNG encodes in memory; this is a bug");
+    png.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2×2 grid of one-hot cells, the input 64×64 and the image `side` pixels square.
+    fn located(cells: [usize; 4], side: u32) -> Located {
+        let dim = 4;
+        let mut values = vec![0.0; 4 * dim];
+        for (i, &hot) in cells.iter().enumerate() {
+            values[i * dim + hot] = 1.0;
+        }
+        Located {
+            cells: values,
+            grid: (2, 2),
+            dim,
+            placement: Placement {
+                image: (side, side),
+                source: (0, 0, side, side),
+                target: (0, 0, 64, 64),
+            },
+        }
+    }
+
+    #[test]
+    fn the_region_is_where_the_other_image_shows() {
+        // `page` shows what `photo` shows in its top-left cell only; the photo matches everywhere.
+        let photo = located([0, 0, 0, 0], 100);
+        let page = located([0, 1, 2, 3], 200);
+
+        let (photo_region, page_region) = explain(&photo, &page, 0.5);
+
+        assert_eq!(photo_region.bbox, [0, 0, 100, 100]);
+        assert!((photo_region.coverage - 1.0).abs() < 1e-6);
+        let [x0, y0, x1, y1] = page_region.bbox;
+        assert_eq!((x0, y0), (0, 0));
+        assert!(x1 > 50 && x1 < 150 && y1 > 50 && y1 < 150, "{:?}", page_region.bbox);
+        assert!(page_region.coverage < 0.6);
+        let heatmap = image::load_from_memory(&page_region.heatmap_png).unwrap();
+        assert_eq!((heatmap.width(), heatmap.height()), (HEATMAP_SIDE, HEATMAP_SIDE));
+    }
+}
