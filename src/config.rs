@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::infer::EngineConfig;
+use crate::infer::{Engine, EngineConfig};
+use crate::metrics::Metrics;
 use crate::model::DeviceSetting;
 use crate::preprocess::DecodeLimits;
 
@@ -156,16 +157,16 @@ pub struct ServeConfig {
 
     /// Enrolled images of one model (and weights) from which the catalogue also keeps an approximate
     /// (HNSW) index, which then answers `/search` without a subject filter; below it, and with a filter,
-    /// every search scans exactly. The default is where the exact scan passes a few milliseconds on two
-    /// cores (`scripts/bench-search` measures both).
+    /// every search scans exactly. The default keeps the scan up to two million: it answers a million in
+    /// 12 ms on two cores, while the index of a million takes over 13 minutes to build there.
     #[arg(long, env = "SIMVERIFY_ANN_MIN_IMAGES", default_value_t = crate::store::ANN_FROM)]
     pub ann_min_images: usize,
 
-    /// How far under the best cosine similarity a place of an image still counts as matching the other
-    /// image, when `/compare` explains a match (`"explain": true`). Chosen on validation pages by
+    /// When `/compare` explains a match (`"explain": true`): how far from an image's least matching place
+    /// towards its best one (0 to 1) a place must be to count as matching. Chosen on validation pages by
     /// `scripts/explain-iou`.
-    #[arg(long, env = "SIMVERIFY_EXPLAIN_MARGIN", default_value_t = 0.2, value_parser = margin)]
-    pub explain_margin: f32,
+    #[arg(long, env = "SIMVERIFY_EXPLAIN_LEVEL", default_value_t = 0.15, value_parser = level)]
+    pub explain_level: f32,
 
     /// How often the search index reads the store's change log for other replicas' writes, in milliseconds.
     #[arg(long, env = "SIMVERIFY_STORE_FOLLOW_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
@@ -199,14 +200,25 @@ struct ServeOnly {
     serve: ServeConfig,
 }
 
-fn margin(text: &str) -> Result<f32, String> {
+fn level(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
-        Ok(value) if (0.0..=2.0).contains(&value) => Ok(value),
-        _ => Err(format!("{text:?} is not a number from 0 to 2")),
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a number from 0 to 1")),
     }
 }
 
 impl ServeConfig {
+    /// Loads every model under `--model-dir` on `--device`, as `serve` does, off the async threads: what
+    /// the local commands (`dedup`, `reindex`) embed with.
+    pub async fn load_engine(&self) -> anyhow::Result<Engine> {
+        use anyhow::Context;
+        let (model_dir, engine_config) = (self.model_dir.clone(), self.engine_config());
+        tokio::task::spawn_blocking(move || Engine::start(&model_dir, &engine_config, &Metrics::new()))
+            .await
+            .context("model loading panicked")?
+            .with_context(|| format!("cannot load the models under {}", self.model_dir.display()))
+    }
+
     /// Parses `simverify serve`'s flags (without the program name or subcommand); environment variables
     /// apply as they do on the command line. For embedding the server, e.g. in tests.
     pub fn try_from_args<I, T>(args: I) -> Result<Self, clap::Error>

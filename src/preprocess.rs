@@ -71,15 +71,17 @@ pub fn preprocess(bytes: &[u8], limits: &DecodeLimits, pp: &Preprocessing) -> Re
     Ok(prepare(&image, pp))
 }
 
-/// [`preprocess`], and where the input came from in the image (decoded in full, so that the placement is
-/// in the image's own pixels).
+/// [`preprocess`] for `pp`, and from the same decode the input for `located` with its placement (the
+/// image decoded in full, so that the placement is in the image's own pixels).
 pub fn preprocess_placed(
     bytes: &[u8],
     limits: &DecodeLimits,
     pp: &Preprocessing,
-) -> Result<(Vec<f32>, Placement), PreprocessError> {
+    located: &Preprocessing,
+) -> Result<(Vec<f32>, Vec<f32>, Placement), PreprocessError> {
     let image = decode(bytes, limits)?;
-    Ok(prepare_placed(&image, pp))
+    let (located_input, placement) = prepare_placed(&image, located);
+    Ok((prepare(&image, pp), located_input, placement))
 }
 
 /// Where a model input came from: the part of the image [`prepare`] kept and where it put it, so that a
@@ -102,7 +104,7 @@ impl Placement {
         let (tx, ty, tw, th) = self.target;
         let (fx, fy) = ((x - sx as f32) / sw as f32, (y - sy as f32) / sh as f32);
         ((0.0..=1.0).contains(&fx) && (0.0..=1.0).contains(&fy))
-            .then(|| (tx as f32 + fx * tw as f32, ty as f32 + fy * th as f32))
+            .then_some((tx as f32 + fx * tw as f32, ty as f32 + fy * th as f32))
     }
 }
 

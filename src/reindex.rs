@@ -13,7 +13,6 @@ use clap::Args;
 
 use crate::config::ServeConfig;
 use crate::infer::Engine;
-use crate::metrics::Metrics;
 use crate::model::ModelCard;
 use crate::preprocess::{preprocess, DecodeLimits};
 use crate::store::{ImageId, Reembedded, StaleImage, Store};
@@ -74,12 +73,7 @@ async fn reindex(config: ReindexConfig) -> anyhow::Result<()> {
     let store = Store::open(&serve.store_url())
         .await
         .context("cannot open the subject store (--store / --data-dir)")?;
-    let model_dir = serve.model_dir.clone();
-    let engine_config = serve.engine_config();
-    let engine = tokio::task::spawn_blocking(move || Engine::start(&model_dir, &engine_config, &Metrics::new()))
-        .await
-        .context("model loading panicked")?
-        .with_context(|| format!("cannot load the models under {}", serve.model_dir.display()))?;
+    let engine = serve.load_engine().await?;
     let cards = match &config.model {
         Some(name) => vec![engine.card(name)?],
         None => engine.cards(),

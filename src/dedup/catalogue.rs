@@ -65,22 +65,13 @@ pub(super) async fn run(config: DedupConfig) -> anyhow::Result<()> {
         image: Some(images[i].0.to_string()),
         size: None,
     };
+    let clusters = describe(&clustering.clusters, label, &rows, dim, &card.calibration);
     let findings = Findings {
-        model: card.name.clone(),
-        weights_sha256: card.weights.sha256.clone(),
-        threshold,
-        method: pairs.method,
-        max_cluster: config.max_cluster,
-        images: images.len(),
-        embedded: 0,
-        skipped: Vec::new(),
-        near_pairs: pairs.pairs.len(),
-        refused_pairs: clustering.refused_pairs,
         seconds: Seconds {
             embed: read_seconds,
             search: search_seconds,
         },
-        clusters: describe(&clustering.clusters, label, &rows, dim, &card.calibration),
+        ..Findings::new(&card, &config, threshold, images.len(), (&pairs, &clustering), clusters)
     };
     write(&config, &findings)
 }

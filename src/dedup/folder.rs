@@ -49,8 +49,11 @@ pub(crate) struct FolderEmbeddings {
     pub(crate) embedded: usize,
 }
 
+/// A file to read, and its path relative to the folder.
+pub(crate) type FolderFile = (PathBuf, String);
+
 /// Every file under `root`, sorted, as (absolute, relative) paths; unreadable folders are skipped.
-pub(crate) fn list_files(root: &Path) -> anyhow::Result<(Vec<(PathBuf, String)>, Vec<Skipped>)> {
+pub(crate) fn list_files(root: &Path) -> anyhow::Result<(Vec<FolderFile>, Vec<Skipped>)> {
     anyhow::ensure!(root.is_dir(), "{} is not a folder", root.display());
     let mut files = Vec::new();
     let mut skipped = Vec::new();
@@ -101,7 +104,7 @@ enum Prepared {
 
 /// Embeds `files` with `card`'s model, `batch` images per engine call, reading through `cache`.
 pub(crate) async fn embed(
-    files: Vec<(PathBuf, String)>,
+    files: Vec<FolderFile>,
     engine: &Engine,
     card: &ModelCard,
     limits: DecodeLimits,
@@ -116,7 +119,7 @@ pub(crate) async fn embed(
         skipped: Vec::new(),
         embedded: 0,
     };
-    let chunks: Vec<Vec<(PathBuf, String)>> = files.chunks(batch.max(1)).map(<[_]>::to_vec).collect();
+    let chunks: Vec<Vec<FolderFile>> = files.chunks(batch.max(1)).map(<[_]>::to_vec).collect();
     let decoders = std::thread::available_parallelism().map_or(1, |t| t.get());
     // Each chunk's files are hashed, looked up and decoded on the blocking pool while the engine embeds
     // the chunk before (spawned eagerly, as `buffered` pulls them).
@@ -169,7 +172,7 @@ pub(crate) async fn embed(
 
 /// Reads, hashes and (unless `known` has it) decodes and preprocesses one file.
 fn prepare(
-    (path, name): (PathBuf, String),
+    (path, name): FolderFile,
     known: &HashMap<ContentHash, Cached>,
     limits: &DecodeLimits,
     pp: &Preprocessing,

@@ -30,9 +30,8 @@ pub use findings::{DuplicateCluster, Member, NearPairOut};
 pub use pairs::Method;
 
 use crate::config::ServeConfig;
-use crate::infer::Engine;
-use crate::metrics::Metrics;
 use crate::model::distance::{from_squared, squared_euclidean};
+use crate::model::ModelCard;
 use crate::store::AnnError;
 pub(crate) use clusters::Clustering;
 pub(crate) use findings::{describe, Label};
@@ -125,10 +124,37 @@ struct Findings {
     clusters: Vec<DuplicateCluster>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Seconds {
     embed: f64,
     search: f64,
+}
+
+impl Findings {
+    /// The answer for `card`'s images: what the search found, nothing embedded or skipped yet.
+    fn new(
+        card: &ModelCard,
+        config: &DedupConfig,
+        threshold: f32,
+        images: usize,
+        (pairs, clustering): (&NearPairs, &Clustering),
+        clusters: Vec<DuplicateCluster>,
+    ) -> Self {
+        Self {
+            model: card.name.clone(),
+            weights_sha256: card.weights.sha256.clone(),
+            threshold,
+            method: pairs.method,
+            max_cluster: config.max_cluster,
+            images,
+            embedded: 0,
+            skipped: Vec::new(),
+            near_pairs: pairs.pairs.len(),
+            refused_pairs: clustering.refused_pairs,
+            seconds: Seconds::default(),
+            clusters,
+        }
+    }
 }
 
 /// Every near pair and the clusters they make: `representative` picks each cluster's first member.
@@ -181,12 +207,7 @@ async fn run_folder(config: DedupConfig) -> anyhow::Result<()> {
     let root = config.folder.clone().context("a folder, or --catalogue")?;
     let (files, mut skipped) = folder::list_files(&root)?;
     let serve = &config.serve;
-    let model_dir = serve.model_dir.clone();
-    let engine_config = serve.engine_config();
-    let engine = tokio::task::spawn_blocking(move || Engine::start(&model_dir, &engine_config, &Metrics::new()))
-        .await
-        .context("model loading panicked")?
-        .with_context(|| format!("cannot load the models under {}", serve.model_dir.display()))?;
+    let engine = serve.load_engine().await?;
     let model = config.model.clone().unwrap_or_else(|| serve.default_model.clone());
     let card = engine.card(&model)?.clone();
     let dim = card.architecture.embedding_dim as usize;
@@ -234,21 +255,13 @@ async fn run_folder(config: DedupConfig) -> anyhow::Result<()> {
         report::write(dir, &root, &clusters, &pairs.nearest, threshold, &card.name)?;
     }
     let findings = Findings {
-        model: card.name.clone(),
-        weights_sha256: card.weights.sha256.clone(),
-        threshold,
-        method: pairs.method,
-        max_cluster: config.max_cluster,
-        images: images.len(),
         embedded: embedded.embedded,
         skipped,
-        near_pairs: pairs.pairs.len(),
-        refused_pairs: clustering.refused_pairs,
         seconds: Seconds {
             embed: embed_seconds,
             search: search_seconds,
         },
-        clusters,
+        ..Findings::new(&card, &config, threshold, images.len(), (&pairs, &clustering), clusters)
     };
     write(&config, &findings)
 }

@@ -95,13 +95,16 @@ fn threads(n: usize) -> usize {
         .min(n.max(1))
 }
 
+/// One thread's pairs and squared nearest distances.
+type Part = (Vec<NearPair>, Vec<f32>);
+
 /// Rows `i ≡ t (mod threads)` against every later row, on `threads` threads: interleaved, so that every
 /// thread gets as many long rows as short ones. Answers the pairs and squared nearest distances.
-fn exact(dim: usize, rows: &[f32], limit: f32) -> (Vec<NearPair>, Vec<f32>) {
+fn exact(dim: usize, rows: &[f32], limit: f32) -> Part {
     let n = rows.len() / dim;
     let threads = threads(n);
     let row = |i: usize| &rows[i * dim..(i + 1) * dim];
-    let parts: Vec<(Vec<NearPair>, Vec<f32>)> = std::thread::scope(|scope| {
+    let parts: Vec<Part> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
@@ -135,17 +138,12 @@ fn exact(dim: usize, rows: &[f32], limit: f32) -> (Vec<NearPair>, Vec<f32>) {
 
 /// Each row's nearest neighbours in an HNSW index of all rows; a row whose every answer is under the
 /// limit is asked again for more, so that large groups of copies are not cut at `FIRST_NEIGHBOURS`.
-fn approximate(
-    dim: usize,
-    rows: &[f32],
-    limit: f32,
-    max_neighbours: usize,
-) -> Result<(Vec<NearPair>, Vec<f32>), AnnError> {
+fn approximate(dim: usize, rows: &[f32], limit: f32, max_neighbours: usize) -> Result<Part, AnnError> {
     let n = rows.len() / dim;
     let index = Ann::build(dim, rows)?;
     let threads = threads(n);
     let ceiling = max_neighbours.max(FIRST_NEIGHBOURS).min(n);
-    let parts: Vec<Result<(Vec<NearPair>, Vec<f32>), AnnError>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Part, AnnError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 let index = &index;
@@ -158,8 +156,7 @@ fn approximate(
                         let mut k = (FIRST_NEIGHBOURS + 1).min(n);
                         let hits = loop {
                             let hits = index.search(query, k, |_| true)?;
-                            // Half precision errs by far less than the margin asked for here.
-                            let full = hits.len() == k && hits.last().is_some_and(|h| h.1 < limit * 1.05);
+                            let full = hits.len() == k && hits.last().is_some_and(|h| h.1 < limit);
                             if !full || k >= ceiling {
                                 break hits;
                             }
@@ -170,7 +167,8 @@ fn approximate(
                             if b == a {
                                 continue;
                             }
-                            // Re-measured at full precision: the index keeps half-precision copies.
+                            // Measured again here, as every scan measures, so that exact and approximate
+                            // searches compare the same numbers with the threshold.
                             let squared = squared_euclidean(query, &rows[b * dim..(b + 1) * dim]);
                             nearest[a] = nearest[a].min(squared);
                             nearest[b] = nearest[b].min(squared);
@@ -196,7 +194,7 @@ fn approximate(
 }
 
 /// The threads' pairs in one list, and the least of their nearest distances.
-fn merge(parts: Vec<(Vec<NearPair>, Vec<f32>)>, n: usize) -> (Vec<NearPair>, Vec<f32>) {
+fn merge(parts: Vec<Part>, n: usize) -> Part {
     let mut pairs = Vec::new();
     let mut nearest = vec![f32::INFINITY; n];
     for (part, near) in parts {

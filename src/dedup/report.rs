@@ -143,7 +143,7 @@ fn histogram(distances: &[f32], threshold: f32) -> String {
         "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"10\" y2=\"{:.1}\" stroke=\"#d22\" stroke-width=\"2\"/>\
          <text x=\"{:.1}\" y=\"22\" fill=\"#d22\">threshold {threshold}</text>\
          <text x=\"{left}\" y=\"{:.1}\">0</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{top:.2}</text>\
-         <text x=\"4\" y=\"20\">{}</text></svg>\n",
+         <text x=\"4\" y=\"20\">{}</text></svg>",
         10.0 + plot_h,
         x + 4.0,
         height - 6.0,
@@ -151,6 +151,7 @@ fn histogram(distances: &[f32], threshold: f32) -> String {
         height - 6.0,
         most as usize
     );
+    svg.push('\n');
     svg
 }
 

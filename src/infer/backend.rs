@@ -16,10 +16,10 @@ pub trait Backend {
     /// already checked), one row per image, in order. An error or a panic fails this batch only.
     fn embed(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String>;
 
-    /// As `embed`, each row followed by the image's local embeddings (the card's `location_grid`, row
-    /// by row, `D` floats a cell), from the same forward pass: what `/compare`'s explanation matches.
-    fn embed_with_locations(&self, _inputs: &[f32], _images: usize) -> Result<Vec<Vec<f32>>, String> {
-        Err("this model has no local embeddings".into())
+    /// The located contributions of `images` inputs of the card's `location_input` size (the card's
+    /// `location_grid`, row by row, `D` floats a cell): what `/compare` explains a match with.
+    fn locations(&self, _inputs: &[f32], _images: usize) -> Result<Vec<Vec<f32>>, String> {
+        Err("this model has no located contributions".into())
     }
 }
 
@@ -58,16 +58,17 @@ impl Backend for LoadedModel {
         rows(&out, images)
     }
 
-    fn embed_with_locations(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String> {
-        let (embeddings, locations) = LoadedModel::embed_with_locations(self, &self.batch(inputs, images))
-            .ok_or("this model has no local embeddings")?;
-        let both = Tensor::cat(&[embeddings, locations.view([images as i64, -1])], 1);
-        rows(&both, images)
+    fn locations(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String> {
+        let arch = &self.card.architecture;
+        let (height, width) = arch.location_input().ok_or("this model has no located contributions")?;
+        let batch = Tensor::from_slice(inputs).view([images as i64, arch.in_channels, height, width]);
+        let out = LoadedModel::locations(self, &batch).ok_or("this model has no located contributions")?;
+        rows(&out, images)
     }
 }
 
 impl LoadedModel {
-    /// `images` inputs laid end to end as a `[N, C, H, W]` batch.
+    /// `images` inputs of the card's size laid end to end as a `[N, C, H, W]` batch.
     fn batch(&self, inputs: &[f32], images: usize) -> Tensor {
         let arch = &self.card.architecture;
         Tensor::from_slice(inputs).view([images as i64, arch.in_channels, arch.height, arch.width])

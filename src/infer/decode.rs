@@ -24,6 +24,9 @@ use crate::metrics::Metrics;
 use crate::model::Preprocessing;
 use crate::preprocess::{preprocess, preprocess_placed, DecodeLimits, Placement};
 
+/// An image's input at the size where a model locates matches, and where that input came from.
+pub(crate) type LocatedInput = (Vec<f32>, Placement);
+
 /// One image of a request, not yet decoded, with the name that errors about it use.
 #[derive(Debug)]
 pub struct Upload {
@@ -144,21 +147,23 @@ impl DecodePool {
         pp: &Preprocessing,
         deadline: Deadline,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let prepared = self.prepare(uploads, pp, deadline, false).await?;
+        let prepared = self.prepare(uploads, pp, deadline, None).await?;
         Ok(prepared.into_iter().map(|(input, _)| input).collect())
     }
 
-    /// As `preprocess`, each image decoded in full and with its [`Placement`].
+    /// As `preprocess`, and from the same decode (in full) each image's input for `located` with its
+    /// [`Placement`].
     pub async fn preprocess_placed(
         &self,
         uploads: Vec<Upload>,
         pp: &Preprocessing,
+        located: &Preprocessing,
         deadline: Deadline,
-    ) -> Result<Vec<(Vec<f32>, Placement)>, EmbedError> {
-        let prepared = self.prepare(uploads, pp, deadline, true).await?;
+    ) -> Result<Vec<(Vec<f32>, LocatedInput)>, EmbedError> {
+        let prepared = self.prepare(uploads, pp, deadline, Some(located)).await?;
         Ok(prepared
             .into_iter()
-            .map(|(input, placement)| (input, placement.expect("placed when asked; this is a bug")))
+            .map(|(input, located)| (input, located.expect("placed when asked; this is a bug")))
             .collect())
     }
 
@@ -167,16 +172,17 @@ impl DecodePool {
         uploads: Vec<Upload>,
         pp: &Preprocessing,
         deadline: Deadline,
-        placed: bool,
-    ) -> Result<Vec<(Vec<f32>, Option<Placement>)>, EmbedError> {
+        located: Option<&Preprocessing>,
+    ) -> Result<Vec<(Vec<f32>, Option<LocatedInput>)>, EmbedError> {
         // All of a request's images or none: half a request admitted is decoding work nobody can use.
         let mut admitted = self.admit(uploads.len(), deadline)?.into_iter();
         let pp = Arc::new(pp.clone());
+        let located = located.map(|l| Arc::new(l.clone()));
         // One budget for all the URL images of the request, as the body limit bounds all its uploads.
         let budget = self.urls.as_ref().map(UrlFetcher::budget);
         let jobs = uploads.into_iter().map(|upload| {
             let waiting = admitted.next().expect("one admission per upload; this is a bug");
-            self.one(upload, waiting, budget.as_ref(), Arc::clone(&pp), placed)
+            self.one(upload, waiting, budget.as_ref(), Arc::clone(&pp), located.clone())
         });
         futures::future::join_all(jobs).await.into_iter().collect()
     }
@@ -205,8 +211,8 @@ impl DecodePool {
         waiting: Waiting,
         budget: Option<&ByteBudget>,
         pp: Arc<Preprocessing>,
-        placed: bool,
-    ) -> Result<(Vec<f32>, Option<Placement>), EmbedError> {
+        located: Option<Arc<Preprocessing>>,
+    ) -> Result<(Vec<f32>, Option<LocatedInput>), EmbedError> {
         // Fetched before taking a decode permit: waiting on the network must not hold up decoding.
         let upload = self.fetch_url(upload, budget).await?;
         let permit = Arc::clone(&self.permits)
@@ -226,10 +232,10 @@ impl DecodePool {
             let started = Instant::now();
             let (label, bytes) = upload.into_bytes()?;
             size.observe(bytes.len() as f64);
-            let input = if placed {
-                preprocess_placed(&bytes, &limits, &pp).map(|(input, placement)| (input, Some(placement)))
-            } else {
-                preprocess(&bytes, &limits, &pp).map(|input| (input, None))
+            let input = match &located {
+                Some(located) => preprocess_placed(&bytes, &limits, &pp, located)
+                    .map(|(input, located, placement)| (input, Some((located, placement)))),
+                None => preprocess(&bytes, &limits, &pp).map(|input| (input, None)),
             }
             .map_err(|error| EmbedError::Image { field: label, error });
             pace.record(started.elapsed());

@@ -37,6 +37,8 @@ struct Served {
     /// `C×H×W` of the card's architecture: every input is checked against it before it is queued,
     /// so that one malformed input cannot fail a whole batch.
     input_len: usize,
+    /// Floats in one input at the card's `location_input` size, for models that have it.
+    located_len: Option<usize>,
 }
 
 impl Engine {
@@ -131,7 +133,16 @@ impl Engine {
             );
             let arch = &card.architecture;
             let input_len = (arch.in_channels * arch.height * arch.width) as usize;
-            served.insert(card.name.clone(), Served { card, queue, input_len });
+            let located_len = arch.location_input().map(|(h, w)| (arch.in_channels * h * w) as usize);
+            served.insert(
+                card.name.clone(),
+                Served {
+                    card,
+                    queue,
+                    input_len,
+                    located_len,
+                },
+            );
         }
         Ok(Engine {
             inner: Arc::new(Inner { models: served }),
@@ -196,8 +207,8 @@ impl<'a> EngineModel<'a> {
         self.run(inputs, false, deadline).await
     }
 
-    /// As `embed`, each row followed by the image's local embeddings (`ModelCard`'s `location_grid`).
-    pub(crate) async fn embed_with_locations(
+    /// The located contributions of inputs at the card's `location_input` size.
+    pub(crate) async fn locations(
         &self,
         inputs: Vec<Vec<f32>>,
         deadline: tokio::time::Instant,
@@ -215,7 +226,12 @@ impl<'a> EngineModel<'a> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        if inputs.iter().any(|input| input.len() != served.input_len) {
+        let expected = if locations {
+            served.located_len
+        } else {
+            Some(served.input_len)
+        };
+        if inputs.iter().any(|input| Some(input.len()) != expected) {
             return Err(InferError::BadInput);
         }
         if tokio::time::Instant::now() >= deadline {

@@ -1,9 +1,11 @@
-//! Where two images match, from one forward pass each: every cell of an image's last feature map,
-//! projected as the pooled map is, is a local embedding; a cell's best cosine similarity to the other
-//! image's cells is its heat. The region is the connected part of the heatmap around its peak that stays
-//! within a margin of the peak, mapped back to the image's own pixels through the preprocessing's
-//! placement. An image shown whole in the other matches everywhere (its region is all of it); a photo
-//! pasted into a page lights up where it was pasted.
+//! Where two images match, from one extra forward pass each at twice the card's size: every cell of an
+//! image's last feature map, raised to GeM's power and projected by the embedding's weights, is what that
+//! place adds to the image's embedding; its dot product with the other image's embedding is the cell's
+//! heat (a class activation map for a similarity rather than a class). The region is the connected part
+//! of the heatmap around its peak that reaches `level` of the way from the image's least heat to its
+//! peak, mapped back to the image's own pixels through the preprocessing's placement: a photo pasted into
+//! a page lights up where it was pasted. The level and the scale were chosen on validation pages by
+//! `scripts/explain-iou`, which also measures the held-out figure.
 
 use std::io::Cursor;
 
@@ -15,9 +17,9 @@ pub const HEATMAP_SIDE: u32 = 64;
 /// Input pixels per feature-map cell (EfficientNet's total stride).
 const CELL: f32 = 32.0;
 
-/// One image's embedding, its local embeddings and where its input came from.
+/// One image's located contributions and where its input came from.
 pub struct Located {
-    /// `rows × cols × dim` floats, row by row, each cell unit length.
+    /// `rows × cols × dim` floats, row by row: each cell's contribution to the embedding.
     pub cells: Vec<f32>,
     pub grid: (usize, usize),
     pub dim: usize,
@@ -35,14 +37,20 @@ pub struct Region {
     pub heatmap_png: Vec<u8>,
 }
 
-/// The regions of `a` and `b` that match each other; `margin` is how far under the peak's cosine
-/// similarity a place still counts as matching.
-pub fn explain(a: &Located, b: &Located, margin: f32) -> (Region, Region) {
-    (region(a, b, margin), region(b, a, margin))
+/// The regions of `a` and `b` (with their embeddings `embedding_a`, `embedding_b`) that match each
+/// other; `level` (0 to 1) is how far from an image's least heat towards its peak a place must be to
+/// count as matching.
+pub fn explain(a: &Located, embedding_a: &[f32], b: &Located, embedding_b: &[f32], level: f32) -> (Region, Region) {
+    (region(a, embedding_b, level), region(b, embedding_a, level))
 }
 
-fn region(this: &Located, other: &Located, margin: f32) -> Region {
-    let heat = cell_heat(this, other);
+fn region(this: &Located, other: &[f32], level: f32) -> Region {
+    // Each cell's heat: how far it draws this image's embedding towards the other's.
+    let heat: Vec<f32> = this
+        .cells
+        .chunks_exact(this.dim)
+        .map(|cell| cell.iter().zip(other).map(|(x, y)| x * y).sum())
+        .collect();
     let (iw, ih) = this.placement.image;
     let scale = HEATMAP_SIDE as f32 / iw.max(ih).max(1) as f32;
     let (hw, hh) = (
@@ -62,7 +70,8 @@ fn region(this: &Located, other: &Located, margin: f32) -> Region {
     let valid = || pixels.iter().flatten().copied();
     let peak = valid().fold(f32::NEG_INFINITY, f32::max);
     let floor = valid().fold(f32::INFINITY, f32::min);
-    let mask = component_around_peak(&pixels, hw as usize, hh as usize, peak - margin);
+    let threshold = floor + level * (peak - floor);
+    let mask = component_around_peak(&pixels, hw as usize, hh as usize, threshold);
     let (mut x0, mut y0, mut x1, mut y1) = (hw, hh, 0, 0);
     for (i, _) in mask.iter().enumerate().filter(|(_, &m)| m) {
         let (u, v) = ((i % hw as usize) as u32, (i / hw as usize) as u32);
@@ -86,38 +95,6 @@ fn region(this: &Located, other: &Located, margin: f32) -> Region {
         coverage,
         heatmap_png: heatmap_png(&pixels, hw, hh, floor, peak),
     }
-}
-
-/// Each cell of `this` (row by row): its best cosine similarity to a cell of `other` that shows the
-/// picture (cells of the letterbox padding would match each other and nothing else).
-fn cell_heat(this: &Located, other: &Located) -> Vec<f32> {
-    let dim = this.dim;
-    let shown = |located: &Located, cell: usize| {
-        let (_, cols) = located.grid;
-        let (x, y) = (
-            (cell % cols) as f32 * CELL + CELL / 2.0,
-            (cell / cols) as f32 * CELL + CELL / 2.0,
-        );
-        let (tx, ty, tw, th) = located.placement.target;
-        (tx as f32..(tx + tw) as f32).contains(&x) && (ty as f32..(ty + th) as f32).contains(&y)
-    };
-    let other_cells: Vec<&[f32]> = other
-        .cells
-        .chunks_exact(dim)
-        .enumerate()
-        .filter(|(i, _)| shown(other, *i))
-        .map(|(_, c)| c)
-        .collect();
-    this.cells
-        .chunks_exact(dim)
-        .map(|cell| {
-            other_cells
-                .iter()
-                .map(|o| cell.iter().zip(*o).map(|(x, y)| x * y).sum::<f32>())
-                .fold(f32::NEG_INFINITY, f32::max)
-        })
-        .map(|best| if best.is_finite() { best } else { 0.0 })
-        .collect()
 }
 
 /// `grid` sampled at fractional cell coordinates `(x, y)`, clamped to the edge cells.
@@ -188,17 +165,13 @@ fn heatmap_png(pixels: &[Option<f32>], width: u32, height: u32, floor: f32, peak
 mod tests {
     use super::*;
 
-    /// A 2×2 grid of one-hot cells, the input 64×64 and the image `side` pixels square.
-    fn located(cells: [usize; 4], side: u32) -> Located {
-        let dim = 4;
-        let mut values = vec![0.0; 4 * dim];
-        for (i, &hot) in cells.iter().enumerate() {
-            values[i * dim + hot] = 1.0;
-        }
+    /// A 2×2 grid whose cells add `cells` (one value each, in one dimension) over a 64×64 input, the
+    /// image `side` pixels square.
+    fn located(cells: [f32; 4], side: u32) -> Located {
         Located {
-            cells: values,
+            cells: cells.to_vec(),
             grid: (2, 2),
-            dim,
+            dim: 1,
             placement: Placement {
                 image: (side, side),
                 source: (0, 0, side, side),
@@ -208,14 +181,14 @@ mod tests {
     }
 
     #[test]
-    fn the_region_is_where_the_other_image_shows() {
-        // `page` shows what `photo` shows in its top-left cell only; the photo matches everywhere.
-        let photo = located([0, 0, 0, 0], 100);
-        let page = located([0, 1, 2, 3], 200);
+    fn the_region_is_where_the_image_draws_towards_the_other() {
+        // The page's top-left cell carries the photo; the photo's cells all carry it.
+        let photo = located([1.0, 1.0, 1.0, 1.0], 100);
+        let page = located([1.0, 0.0, 0.0, 0.0], 200);
 
-        let (photo_region, page_region) = explain(&photo, &page, 0.5);
+        let (photo_region, page_region) = explain(&photo, &[1.0], &page, &[1.0], 0.5);
 
-        assert_eq!(photo_region.bbox, [0, 0, 100, 100]);
+        assert_eq!(photo_region.bbox, [0, 0, 100, 100], "no place stands out: all of it");
         assert!((photo_region.coverage - 1.0).abs() < 1e-6);
         let [x0, y0, x1, y1] = page_region.bbox;
         assert_eq!((x0, y0), (0, 0));

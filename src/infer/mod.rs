@@ -96,9 +96,6 @@ pub enum EmbedError {
     Overloaded { retry_after: Duration },
     #[error(transparent)]
     Infer(#[from] InferError),
-    /// The model has no local embeddings to say where two images match.
-    #[error("model {0} cannot say where images match: only models with a pretrained trunk (efficientnet_lite) can")]
-    NoLocations(String),
     /// A fault of the service (a decode task that died); the string goes to the log only.
     #[error("{0}")]
     Internal(String),

@@ -7,7 +7,8 @@ use super::decode::{DecodePool, Upload};
 use super::engine::{Engine, EngineModel};
 use super::explain::Located;
 use super::{EmbedError, InferError};
-use crate::model::ModelCard;
+use crate::model::{ModelCard, Preprocessing};
+use crate::preprocess::Placement;
 
 /// A loaded model and the decode pool its images go through.
 #[derive(Clone, Copy)]
@@ -52,35 +53,47 @@ impl<'a> ModelHandle<'a> {
         Ok(embeddings)
     }
 
-    /// As `embed`, each embedding with the image's local embeddings and placement (each image decoded in
-    /// full, so that places are in its own pixels): what `/compare` explains a match with. Refused at
-    /// once for a model without local embeddings.
+    /// As `embed`, each embedding with the image's located contributions and placement (from the same
+    /// decode, in full, so that places are in the image's own pixels; the contributions from a second
+    /// pass at the card's `location_input` size): what `/compare` explains a match with. Only for a model
+    /// whose card has a `location_input`.
     pub async fn embed_located(
         &self,
         images: Vec<Upload>,
         deadline: Instant,
     ) -> Result<Vec<(Vec<f32>, Located)>, EmbedError> {
-        let arch = &self.card().architecture;
-        let grid = arch
-            .location_grid()
-            .ok_or_else(|| EmbedError::NoLocations(self.name().to_string()))?;
+        let card = self.card();
+        let arch = &card.architecture;
+        let missing = || EmbedError::Internal(format!("model {} has no located contributions", self.name()));
+        let ((height, width), grid) = (
+            arch.location_input().ok_or_else(missing)?,
+            arch.location_grid().ok_or_else(missing)?,
+        );
+        let located_pp = Preprocessing {
+            width: width as u32,
+            height: height as u32,
+            ..card.preprocessing.clone()
+        };
         let dim = arch.embedding_dim as usize;
         let prepared = self
             .decoder
-            .preprocess_placed(images, &self.card().preprocessing, deadline)
+            .preprocess_placed(images, &card.preprocessing, &located_pp, deadline)
             .await?;
-        let (inputs, placements): (Vec<Vec<f32>>, Vec<_>) = prepared.into_iter().unzip();
-        let rows = self.model.embed_with_locations(inputs, deadline).await?;
-        if rows.len() != placements.len() || rows.iter().any(|r| r.len() != dim * (1 + grid.0 * grid.1)) {
+        let (inputs, located): (Vec<Vec<f32>>, Vec<_>) = prepared.into_iter().unzip();
+        let (located_inputs, placements): (Vec<Vec<f32>>, Vec<Placement>) = located.into_iter().unzip();
+        let (embeddings, cells) = futures::try_join!(
+            self.model.embed(inputs, deadline),
+            self.model.locations(located_inputs, deadline)
+        )?;
+        if embeddings.len() != placements.len() || cells.iter().any(|c| c.len() != dim * grid.0 * grid.1) {
             return Err(EmbedError::Internal(
-                "the engine's local embeddings do not have the card's shape".into(),
+                "the engine's located contributions do not have the card's shape".into(),
             ));
         }
-        Ok(rows
+        Ok(embeddings
             .into_iter()
-            .zip(placements)
-            .map(|(mut embedding, placement)| {
-                let cells = embedding.split_off(dim);
+            .zip(cells.into_iter().zip(placements))
+            .map(|(embedding, (cells, placement))| {
                 (
                     embedding,
                     Located {

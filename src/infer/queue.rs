@@ -28,7 +28,8 @@ pub struct BatchPolicy {
 /// same worker and the same model state.
 pub struct Entry {
     pub inputs: Vec<Vec<f32>>,
-    /// Whether each row should carry the image's local embeddings after its embedding.
+    /// Inputs at the card's `location_input` size, answered with their located contributions rather than
+    /// embeddings.
     pub locations: bool,
     /// Past this instant the entry is answered `DeadlineExceeded` instead of being computed.
     pub deadline: Instant,
@@ -123,7 +124,7 @@ impl Queue {
         self.enqueue(inputs, false, deadline)
     }
 
-    /// As `submit`, each answer row followed by the image's local embeddings.
+    /// Inputs at the card's `location_input` size, answered with their located contributions.
     pub fn submit_with_locations(
         &self,
         inputs: Vec<Vec<f32>>,

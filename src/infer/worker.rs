@@ -119,8 +119,7 @@ fn run_batch(model: &dyn Backend, spec: &WorkerSpec, batch: Batch) {
     spec.metrics.batch_size.observe(images as f64);
 
     let started = std::time::Instant::now();
-    let dim = spec.card.architecture.embedding_dim as usize;
-    let result = catch_unwind(AssertUnwindSafe(|| forward(model, &entries, dim)));
+    let result = catch_unwind(AssertUnwindSafe(|| forward(model, &entries)));
     let took = started.elapsed();
     spec.metrics.inference_duration_seconds.observe(took.as_secs_f64());
     spec.pace.record(took);
@@ -155,33 +154,37 @@ fn answer_batch(model: &str, entries: Vec<Entry>, result: Result<Vec<Vec<f32>>, 
     }
 }
 
-/// Lays every entry's images end to end and returns their embeddings in order: with their local
-/// embeddings after them for the entries that asked (when one did, the pass computes them for all, and
-/// the others' rows are cut back to the embedding).
-fn forward(model: &dyn Backend, entries: &[Entry], dim: usize) -> Result<Vec<Vec<f32>>, String> {
-    let images: usize = entries.iter().map(Entry::images).sum();
-    let mut inputs = Vec::with_capacity(entries.iter().flat_map(|e| &e.inputs).map(Vec::len).sum());
-    for input in entries.iter().flat_map(|e| &e.inputs) {
-        inputs.extend_from_slice(input);
-    }
-    let mut rows = if entries.iter().any(|e| e.locations) {
-        model.embed_with_locations(&inputs, images)?
-    } else {
-        model.embed(&inputs, images)?
-    };
-    if rows.len() != images {
-        return Err(format!("{} embeddings for {images} images", rows.len()));
-    }
-    let mut at = 0;
-    for entry in entries {
-        if !entry.locations {
-            for row in &mut rows[at..at + entry.images()] {
-                row.truncate(dim);
-            }
+/// Lays every entry's images end to end and returns their rows in order: embeddings, and for the entries
+/// that asked, located contributions (inputs of another size: a pass of their own).
+fn forward(model: &dyn Backend, entries: &[Entry]) -> Result<Vec<Vec<f32>>, String> {
+    let pass = |located: bool| -> Result<Vec<Vec<f32>>, String> {
+        let mine: Vec<&Entry> = entries.iter().filter(|e| e.locations == located).collect();
+        let images: usize = mine.iter().map(|e| e.images()).sum();
+        if images == 0 {
+            return Ok(Vec::new());
         }
-        at += entry.images();
-    }
-    Ok(rows)
+        let mut inputs = Vec::with_capacity(mine.iter().flat_map(|e| &e.inputs).map(Vec::len).sum());
+        for input in mine.iter().flat_map(|e| &e.inputs) {
+            inputs.extend_from_slice(input);
+        }
+        let rows = if located {
+            model.locations(&inputs, images)?
+        } else {
+            model.embed(&inputs, images)?
+        };
+        if rows.len() != images {
+            return Err(format!("{} rows for {images} images", rows.len()));
+        }
+        Ok(rows)
+    };
+    let (mut embedded, mut located) = (pass(false)?.into_iter(), pass(true)?.into_iter());
+    Ok(entries
+        .iter()
+        .flat_map(|entry| {
+            let rows = if entry.locations { &mut located } else { &mut embedded };
+            rows.by_ref().take(entry.images()).collect::<Vec<_>>()
+        })
+        .collect())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

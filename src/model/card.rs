@@ -139,14 +139,20 @@ impl Architecture {
     }
 
     /// Refuses what `EmbeddingNet::new` cannot build.
-    /// The grid of local embeddings a model answers beside its embedding (rows, columns): the last
-    /// feature map of an EfficientNet-Lite trunk, 32 input pixels a cell; `None` for other networks.
+    /// The input side lengths (height, width) at which the network says where an image matches another:
+    /// twice its own, so that the last feature map has four times the cells (at the card's own size a
+    /// pasted photo spans two or three of them). `None` for networks without located contributions.
+    pub fn location_input(&self) -> Option<(i64, i64)> {
+        (self.name == EFFICIENTNET_LITE).then_some((self.height * 2, self.width * 2))
+    }
+
+    /// The grid (rows, columns) of located contributions at `location_input`: the last feature map of an
+    /// EfficientNet-Lite trunk, 32 input pixels a cell.
     pub fn location_grid(&self) -> Option<(usize, usize)> {
         const STRIDE: i64 = 32;
-        (self.name == EFFICIENTNET_LITE).then(|| {
-            let cells = |side: i64| (side + STRIDE - 1) / STRIDE;
-            (cells(self.height) as usize, cells(self.width) as usize)
-        })
+        let (height, width) = self.location_input()?;
+        let cells = |side: i64| ((side + STRIDE - 1) / STRIDE) as usize;
+        Some((cells(height), cells(width)))
     }
 
     pub fn validate(&self) -> Result<(), String> {

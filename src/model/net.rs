@@ -54,25 +54,13 @@ impl EmbeddingNet {
         }
     }
 
-    /// The embeddings `[N, D]` of a batch and its local embeddings `[N, h, w, D]` (see
-    /// `TrunkEmbedding::embed_with_locations`), each unit length; `None` for a network without them.
-    pub fn embed_with_locations(&self, xs: &Tensor) -> Option<(Tensor, Tensor)> {
-        let Body::Pretrained(net) = &self.body else { return None };
-        let (embeddings, locations) = net.embed_with_locations(xs)?;
-        let unit = |t: Tensor| {
-            let norm = t
-                .square()
-                .sum_dim_intlist(-1, true, tch::Kind::Float)
-                .clamp_min(1e-12)
-                .sqrt();
-            t / norm
-        };
-        let embeddings = if self.l2_normalize {
-            unit(embeddings)
-        } else {
-            embeddings
-        };
-        Some((embeddings, unit(locations)))
+    /// The located contributions `[N, h, w, D]` of a batch (see `TrunkEmbedding::locations`); `None` for a
+    /// network without them.
+    pub fn locations(&self, xs: &Tensor) -> Option<Tensor> {
+        match &self.body {
+            Body::Pretrained(net) => net.locations(xs),
+            _ => None,
+        }
     }
 
     /// Readies the network for inference only: batch norms are folded into their convolutions.

@@ -46,9 +46,9 @@ impl LoadedModel {
         tch::no_grad(|| self.net.forward_t(&batch.to_device(self.device), false))
     }
 
-    /// The embeddings and the local embeddings of `batch` (see `EmbeddingNet::embed_with_locations`).
-    pub fn embed_with_locations(&self, batch: &Tensor) -> Option<(Tensor, Tensor)> {
-        tch::no_grad(|| self.net.embed_with_locations(&batch.to_device(self.device)))
+    /// The located contributions of `batch` (see `EmbeddingNet::locations`).
+    pub fn locations(&self, batch: &Tensor) -> Option<Tensor> {
+        tch::no_grad(|| self.net.locations(&batch.to_device(self.device)))
     }
 }
 

@@ -21,7 +21,7 @@ const PARALLEL_FLOATS: usize = 1 << 21;
 
 /// Images from which a set also gets an approximate index: below it the exact scan answers in a few
 /// milliseconds on two cores (`scripts/bench-ann` measures both).
-pub(crate) const ANN_FROM: usize = 100_000;
+pub(crate) const ANN_FROM: usize = 2_000_000;
 
 /// Candidates asked of the approximate index per answer wanted, re-measured exactly before ranking.
 const ANN_CANDIDATES_PER_ANSWER: usize = 2;

@@ -51,6 +51,11 @@ async fn the_page_shows_the_decision_that_compare_answers_and_verifies() {
         .await
         .ok();
     assert_same_decision(&page, &api["match"], &api["distance"]);
+    // The product model also shows where the photos match: both heatmaps drawn over their photos.
+    browser
+        .wait_until("[...document.querySelectorAll('.match-frame img')].filter(i => i.complete && i.naturalWidth > 0).length === 4")
+        .await;
+    assert_eq!(browser.count(".match-box").await, 2);
     browser.screenshot("compare-product.png").await;
 
     // Digits: the same decision, and a changed model re-runs the comparison.
@@ -64,6 +69,7 @@ async fn the_page_shows_the_decision_that_compare_answers_and_verifies() {
         .await
         .ok();
     assert_same_decision(&page, &api["match"], &api["distance"]);
+    assert_eq!(browser.count(".match-box").await, 0, "the digit model does not explain");
     browser.screenshot("compare-mnist.png").await;
 
     // Verify: a candidate against two references.

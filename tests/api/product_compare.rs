@@ -70,7 +70,8 @@ async fn odd_and_large_photos_are_read_as_what_they_show() {
 }
 
 /// `"explain": true`: the photo matches all over, and inside a larger page the box lies where the photo
-/// was pasted; each heatmap is a PNG the shape of its image. A model without local features says so.
+/// was pasted; each heatmap is a PNG the shape of its image. A model without local features answers
+/// without an explanation, as `/info` says.
 #[tokio::test]
 async fn explain_says_where_a_pasted_photo_lies_in_the_page() {
     let server = Server::start(&[]).await;
@@ -141,6 +142,7 @@ async fn explain_says_where_a_pasted_photo_lies_in_the_page() {
         "{explain}"
     );
 
+    // The digit model has no located contributions: it answers, without `explain`, as `/info` says.
     let digits = server
         .post_form(
             "/compare",
@@ -150,8 +152,20 @@ async fn explain_says_where_a_pasted_photo_lies_in_the_page() {
             ])
             .text("explain", "true"),
         )
-        .await;
-    digits.assert_problem(422, "invalid_request");
+        .await
+        .ok();
+    assert!(digits.get("explain").is_none(), "{digits}");
+    let info = server.get("/info").await.ok();
+    let explains: Vec<(&str, bool)> = info["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["explains"].as_bool().unwrap()))
+        .collect();
+    assert!(
+        explains.contains(&("mnist", false)) && explains.contains(&("product", true)),
+        "{explains:?}"
+    );
     let without = compare_product(
         &server,
         &read("examples/images/3-a.png"),

@@ -59,10 +59,12 @@ pub(crate) fn tighten(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
                 threshold["maximum"] = json!(f32::MAX);
             }
         }
-        let filter = &mut schemas["SearchRequest"]["properties"]["subjects"];
-        filter["minItems"] = json!(1);
-        filter["maxItems"] = json!(crate::http::routes::search::MAX_FILTER_SUBJECTS);
-        filter["items"] = subject_id();
+        for request in ["SearchRequest", "DuplicatesRequest"] {
+            let filter = &mut schemas[request]["properties"]["subjects"];
+            filter["minItems"] = json!(1);
+            filter["maxItems"] = json!(crate::http::routes::search::MAX_FILTER_SUBJECTS);
+            filter["items"] = subject_id();
+        }
         schemas["SearchForm"]["properties"]["subjects"]["pattern"] = json!(concat!(
             "^(?:",
             subject_id_forms!(),

@@ -180,14 +180,7 @@ impl IntoResponses for SubjectErrors {
             ),
         ]
         .into_iter()
-        .map(|(status, description, only)| {
-            let except: Vec<&str> = CODES
-                .iter()
-                .map(|(code, _, _)| *code)
-                .filter(|code| !only.contains(code))
-                .collect();
-            problem_response(status, description, &except)
-        })
+        .map(|(status, description, only)| problem_response_of(status, description, only))
         .collect()
     }
 }
@@ -229,14 +222,7 @@ impl IntoResponses for DuplicatesErrors {
             ),
         ]
         .into_iter()
-        .map(|(status, description, only)| {
-            let except: Vec<&str> = CODES
-                .iter()
-                .map(|(code, _, _)| *code)
-                .filter(|code| !only.contains(code))
-                .collect();
-            problem_response(status, description, &except)
-        })
+        .map(|(status, description, only)| problem_response_of(status, description, only))
         .collect()
     }
 }
@@ -256,6 +242,16 @@ impl IntoResponses for NotReadyErrors {
 }
 
 /// A problem+json response listing the codes it can carry (all of `status`'s codes, less `except`).
+/// [`problem_response`] naming `only` of the codes with `status`.
+fn problem_response_of(status: u16, description: &str, only: &[&str]) -> (String, RefOr<Response>) {
+    let except: Vec<&str> = CODES
+        .iter()
+        .map(|(code, _, _)| *code)
+        .filter(|code| !only.contains(code))
+        .collect();
+    problem_response(status, description, &except)
+}
+
 fn problem_response(status: u16, description: &str, except: &[&str]) -> (String, RefOr<Response>) {
     let codes: Vec<String> = CODES
         .iter()

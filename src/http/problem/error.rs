@@ -305,7 +305,6 @@ impl From<EmbedError> for ApiError {
             EmbedError::UrlTimeout { field, timeout } => Self::UrlTimeout { field, timeout },
             EmbedError::Overloaded { retry_after } => Self::Overloaded { retry_after },
             EmbedError::Infer(err) => err.into(),
-            EmbedError::NoLocations(_) => Self::InvalidRequest(err.to_string()),
             EmbedError::Internal(reason) => Self::Internal(reason),
         }
     }

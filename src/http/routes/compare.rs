@@ -37,7 +37,8 @@ pub struct CompareRequest {
     /// Overrides the model's calibrated threshold: the images match when their distance is below it.
     #[schema(minimum = 0.0, example = 0.5)]
     pub threshold: Option<f32>,
-    /// Also say where the images match (`explain` in the answer); models with a pretrained trunk only.
+    /// Also say where the images match (`explain` in the answer), where the model can: models with a
+    /// pretrained trunk (`GET /info` lists `explains`); others answer without it.
     #[schema(example = false)]
     pub explain: Option<bool>,
 }
@@ -77,7 +78,7 @@ pub struct CompareResponse {
     /// The model that answered.
     #[schema(example = "mnist")]
     pub model: String,
-    /// Where the two images match; present when the request asked.
+    /// Where the two images match; present when the request asked and the model can say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explanation>,
 }
@@ -177,7 +178,7 @@ impl FromUpload for CompareInput {
 /// Embeds both images (in the same batch) and answers with their distance, the calibrated match
 /// probability and the decision against the threshold. With `explain`, also where each image matches
 /// the other: a box, its share of the image and a heatmap, from the same forward pass (models with a
-/// pretrained trunk only; others answer 422 `invalid_request`).
+/// pretrained trunk; the others answer without it).
 #[utoipa::path(
     post,
     path = "/compare",
@@ -202,12 +203,12 @@ pub async fn compare(
     let model = state.model(input.model)?;
     let card = model.card();
     // Both images travel in one submission, hence in one batch.
-    let (distance, explanation) = if input.explain {
+    let (distance, explanation) = if input.explain && card.architecture.location_grid().is_some() {
         let located = model.embed_located(input.images.into(), deadline).await?;
         let [(a, located_a), (b, located_b)] = located.as_slice() else {
             unreachable!("the model answers one embedding per image; this is a bug");
         };
-        let (region_a, region_b) = explain(located_a, located_b, state.config().explain_margin);
+        let (region_a, region_b) = explain(located_a, a, located_b, b, state.config().explain_level);
         let explanation = Explanation {
             image_a: match_region(region_a, located_a),
             image_b: match_region(region_b, located_b),

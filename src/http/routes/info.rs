@@ -33,6 +33,8 @@ pub struct ModelInfo {
     pub input: InputInfo,
     /// Length of the embeddings `/embed` answers.
     pub embedding_dim: i64,
+    /// Whether `/compare` can say where two images match (`"explain": true`) with this model.
+    pub explains: bool,
     /// How embeddings are compared (`euclidean`).
     pub distance: String,
     /// Calibrated decision threshold: a match when the distance is below it.
@@ -139,6 +141,7 @@ impl From<&ModelCard> for ModelInfo {
             },
             embedding_dim: card.architecture.embedding_dim,
             distance: card.distance.clone(),
+            explains: card.architecture.location_grid().is_some(),
             threshold: card.decision.threshold,
             threshold_method: card.decision.method.clone(),
             sha256: card.weights.sha256.clone(),

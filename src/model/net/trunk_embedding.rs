@@ -72,16 +72,18 @@ impl TrunkEmbedding {
         }
     }
 
-    /// The embeddings `[N, D]` (before normalisation) and, from the same forward pass, every location of
-    /// the last feature map projected as the pooled map is: `[N, H/32, W/32, D]` local embeddings, where a
-    /// place that shows what another image shows lies near that image's local embeddings. `None` for the
-    /// frozen baseline, which has no projection.
-    pub fn embed_with_locations(&self, xs: &Tensor) -> Option<(Tensor, Tensor)> {
+    /// Every location of the last feature map, raised to GeM's power and projected by the embedding's
+    /// weights (no bias): `[N, h, w, D]`. Its dot product with another image's embedding is how much that
+    /// place draws this image's embedding towards the other's, so a place that shows what the other
+    /// image shows stands out. `None` for the frozen baseline, which has no projection.
+    pub fn locations(&self, xs: &Tensor) -> Option<Tensor> {
         let projection = self.projection.as_ref()?;
-        let features = self.trunk.features(xs);
-        let pooled = global_pool(&features, self.gem_p.as_ref());
-        let locations = projection.forward(&features.permute([0, 2, 3, 1]));
-        Some((projection.forward(&pooled), locations))
+        let features = self.trunk.features(xs).clamp_min(1e-6);
+        let powered = match &self.gem_p {
+            Some(p) => features.pow(p),
+            None => features,
+        };
+        Some(powered.permute([0, 2, 3, 1]).matmul(&projection.ws.transpose(0, 1)))
     }
 
     /// See [`EfficientNetLite::fold_batch_norm`].

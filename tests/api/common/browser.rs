@@ -50,12 +50,11 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("chromium does not start through {}: {e}; {INSTALL}", driver.url));
         client.goto(url).await.unwrap();
-        let browser = Browser {
+        Browser {
             client,
             _driver: driver,
             _profile: profile,
-        };
-        browser
+        }
     }
 
     pub async fn find(&self, css: &str) -> Element {

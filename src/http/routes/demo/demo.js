@@ -322,9 +322,39 @@
     form.append('image_a', files['image-a']);
     form.append('image_b', files['image-b']);
     form.append('model', model);
+    // Models with a pretrained trunk also say where the photos match.
+    const explains = current() && current().explains;
+    if (explains) form.append('explain', 'true');
     const inputs = model + ':' + files['image-a'].name + '|' + files['image-b'].name;
-    submit('compare', '/compare', form, inputs, (a) => answer('compare', a.match, [
-      'Match', 'No match', 'The same thing, by this model.', 'Not the same thing, by this model.'], a));
+    const pictures = [files['image-a'], files['image-b']];
+    submit('compare', '/compare', form, inputs, (a) => {
+      const node = answer('compare', a.match, [
+        'Match', 'No match', 'The same thing, by this model.', 'Not the same thing, by this model.'], a);
+      if (a.explain) node.append(whereTheyMatch(a.explain, pictures));
+      return node;
+    });
+  }
+
+  // Each photo with its heatmap over it and the box of the region that matches the other photo.
+  function whereTheyMatch(explain, pictures) {
+    const figures = ['image_a', 'image_b'].map((side, i) => {
+      const region = explain[side];
+      const [x0, y0, x1, y1] = region.box;
+      const share = (v, whole) => (100 * v / whole) + '%';
+      // Placed through the style object: the page's policy refuses inline style attributes.
+      const box = el('div', { class: 'match-box' });
+      Object.assign(box.style, {
+        left: share(x0, region.width), top: share(y0, region.height),
+        width: share(x1 - x0, region.width), height: share(y1 - y0, region.height),
+      });
+      return el('figure', { class: 'match-region', id: 'compare-explain-' + (i ? 'b' : 'a') },
+        el('div', { class: 'match-frame' },
+          el('img', { src: URL.createObjectURL(pictures[i]), alt: pictures[i].name }),
+          el('img', { class: 'heatmap', src: 'data:image/png;base64,' + region.heatmap, alt: '' }),
+          box),
+        el('figcaption', {}, Math.round(region.coverage * 100) + '% of ' + pictures[i].name + ' matches the other photo'));
+    });
+    return el('div', { class: 'explain' }, el('h3', {}, 'Where they match'), el('div', { class: 'explain-row' }, ...figures));
   }
 
   const verifySubject = () => $('verify-subject').value.trim();
