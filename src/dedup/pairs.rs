@@ -71,6 +71,14 @@ pub(crate) fn near_pairs(
         Method::Auto => Method::Approximate,
         chosen => chosen,
     };
+    if n == 0 {
+        // Nothing to compare (an empty catalogue has no vector length either).
+        return Ok(NearPairs {
+            pairs: Vec::new(),
+            nearest: Vec::new(),
+            method,
+        });
+    }
     let limit = threshold * threshold;
     let (mut pairs, nearest) = if method == Method::Exact {
         exact(dim, rows, limit)
@@ -230,6 +238,14 @@ mod tests {
             "nearest of the loner: {}",
             found.nearest[4]
         );
+    }
+
+    #[test]
+    fn no_vectors_no_pairs() {
+        for method in [Method::Exact, Method::Approximate] {
+            let found = near_pairs(0, &[], 1.0, method, 10).unwrap();
+            assert!(found.pairs.is_empty() && found.nearest.is_empty());
+        }
     }
 
     #[test]

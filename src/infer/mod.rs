@@ -7,7 +7,7 @@
 //! gathers them into batches within a fill window; worker threads (`worker.rs`), each owning a model
 //! replica on a `Backend` (`backend.rs`: the libtorch model, or a test's stand-in), run the forward passes
 //! and answer through `oneshot`s. `engine.rs` ties them together. `explain.rs` says where two images
-//! match, from the local embeddings the same forward pass gives.
+//! match, from the located contributions of a second pass at twice the card's size.
 
 mod backend;
 mod decode;

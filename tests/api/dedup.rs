@@ -191,6 +191,14 @@ async fn a_folder_gives_exactly_its_planted_clusters_and_a_report_a_browser_open
 async fn duplicates_over_the_catalogue_are_the_images_enrolled_twice_a_page_at_a_time() {
     let data = DataDir::default();
     let server = Server::start(&["--data-dir", data.path()]).await;
+    let empty = server
+        .post_json("/duplicates", &json!({ "model": "product" }))
+        .await
+        .ok();
+    assert_eq!(
+        (empty["images"].clone(), empty["total_clusters"].clone()),
+        (json!(0), json!(0))
+    );
     // Three images enrolled twice (under other subjects), and six enrolled once.
     for label in 0..6 {
         server.enrol(&format!("once-{label}"), &[&digit(label, 0)]).await;
@@ -260,6 +268,7 @@ async fn duplicates_over_the_catalogue_are_the_images_enrolled_twice_a_page_at_a
         (json!({ "page_size": 0 }), "invalid_request"),
         (json!({ "max_cluster": 1 }), "invalid_request"),
         (json!({ "page": 1.5 }), "invalid_request"),
+        (json!({ "page": 1_000_001 }), "invalid_request"),
         (json!({ "threshold": -1 }), "invalid_threshold"),
         (json!({ "subjects": ["a b"] }), "invalid_id"),
         (json!({ "sideways": true }), "invalid_request"),

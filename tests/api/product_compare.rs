@@ -69,9 +69,9 @@ async fn odd_and_large_photos_are_read_as_what_they_show() {
     assert_eq!(answer["match"], true, "{answer}");
 }
 
-/// `"explain": true`: the photo matches all over, and inside a larger page the box lies where the photo
-/// was pasted; each heatmap is a PNG the shape of its image. A model without local features answers
-/// without an explanation, as `/info` says.
+/// `"explain": true`: inside a larger page the box lies where the photo was pasted and covers less of the
+/// page than the photo's own box covers of the photo; each heatmap is a PNG the shape of its image. A model
+/// without located contributions answers without an explanation, as `/info` says.
 #[tokio::test]
 async fn explain_says_where_a_pasted_photo_lies_in_the_page() {
     let server = Server::start(&[]).await;

@@ -90,7 +90,7 @@ pub struct Explanation {
     pub image_b: MatchRegion,
 }
 
-/// The region of one image that matches the other, from the network's local features.
+/// The region of one image that matches the other, from the network's last feature map.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatchRegion {
     /// `[x0, y0, x1, y1]` in this image's own pixels (after EXIF orientation); `x1` and `y1` exclusive.

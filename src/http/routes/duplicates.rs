@@ -28,6 +28,8 @@ const MAX_PAGE_SIZE: u64 = 1000;
 const DEFAULT_MAX_CLUSTER: u64 = 1000;
 /// The largest cluster size guard a request may set.
 const MAX_MAX_CLUSTER: u64 = 10_000;
+/// The last page a request may ask for (a billion clusters at the largest pages).
+const MAX_PAGE: u64 = 1_000_000;
 
 /// A duplicate search over the enrolled images; every field is optional, and so is the body.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -50,9 +52,9 @@ pub struct DuplicatesRequest {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000, example = 100)]
     pub page_size: Option<u64>,
-    /// The page, from 0 (the largest clusters); `next_page` of the previous answer.
+    /// The page, from 0 (the largest clusters) to 1000000; `next_page` of the previous answer.
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 0, example = 0)]
+    #[schema(minimum = 0, maximum = 1000000, example = 0)]
     pub page: Option<u64>,
 }
 
@@ -144,7 +146,7 @@ pub async fn duplicates(
         2..=MAX_MAX_CLUSTER,
     )?;
     let page_size = within("page_size", request.page_size, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
-    let page = request.page.unwrap_or(0);
+    let page = within("page", request.page, 0, 0..=MAX_PAGE)?;
     let subjects: Option<HashSet<String>> = request.subjects.map(subject_filter).transpose()?;
     let catalogue = Arc::clone(state.catalogue()?);
     let card = state.model(request.model)?.card().clone();
