@@ -8,7 +8,7 @@
 //! - [`preprocess`]: untrusted bytes → limited decode → model-ready input; shared by training and serving.
 //! - [`config`]: the `simverify serve` settings (flags and environment variables).
 //! - [`dedup`]: duplicate clusters in a folder (`simverify dedup DIR`) or the enrolled catalogue
-//!   (`--catalogue`, `POST /duplicates`): near pairs exactly or through the HNSW index, clusters, report.
+//!   (`--catalogue`, `POST /duplicates`): near pairs exactly or through k-means cells, clusters, report.
 //! - [`client`]: the command-line client (`simverify compare | embed | verify | healthcheck`).
 //! - [`http`]: the axum service, by role: routes, middleware, server (start-up, connections, shutdown),
 //!   request extraction, problems (errors), OpenAPI.

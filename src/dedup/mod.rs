@@ -1,8 +1,8 @@
 //! Duplicate clusters: every group of near-identical images in a folder (`simverify dedup DIR`) or in the
 //! enrolled catalogue (`simverify dedup --catalogue`, `POST /duplicates`).
 //!
-//! - `pairs.rs`: every pair closer than the threshold: an exact scan, or the approximate index above
-//!   a size.
+//! - `pairs.rs`, `cells.rs`: every pair closer than the threshold: an exact scan, or k-means cells
+//!   compared by matrix products above a size.
 //! - `clusters.rs`: pairs into clusters (closest first, with a size guard) and their representatives.
 //! - `findings.rs`: the answer's shape (JSON, CSV, HTTP).
 //! - `folder.rs`, `cache.rs`, `progress.rs`: a folder's files into embeddings, through a cache keyed by
@@ -12,6 +12,7 @@
 
 mod cache;
 mod catalogue;
+mod cells;
 mod clusters;
 mod findings;
 mod folder;
@@ -32,7 +33,6 @@ pub use pairs::Method;
 use crate::config::ServeConfig;
 use crate::model::distance::{from_squared, squared_euclidean};
 use crate::model::ModelCard;
-use crate::store::AnnError;
 pub(crate) use clusters::Clustering;
 pub(crate) use findings::{describe, Label};
 pub(crate) use pairs::NearPairs;
@@ -67,7 +67,8 @@ pub struct DedupConfig {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..))]
     pub max_cluster: u64,
 
-    /// How pairs are found: exact up to 20,000 images and approximate (HNSW) above, or either always.
+    /// How pairs are found: exact up to 20,000 images and approximate (k-means cells) above, or either
+    /// always.
     #[arg(long, value_enum, default_value_t = Method::Auto)]
     pub method: Method,
 
@@ -165,8 +166,8 @@ pub(crate) fn find(
     method: Method,
     max_cluster: usize,
     representative: impl Fn(&[usize]) -> usize,
-) -> Result<(NearPairs, Clustering), AnnError> {
-    let pairs = pairs::near_pairs(dim, rows, threshold, method, max_cluster)?;
+) -> Result<(NearPairs, Clustering), tch::TchError> {
+    let pairs = pairs::near_pairs(dim, rows, threshold, method)?;
     let clustering = clusters::cluster(rows.len() / dim.max(1), &pairs.pairs, max_cluster, representative);
     Ok((pairs, clustering))
 }

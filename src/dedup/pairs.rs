@@ -1,19 +1,16 @@
-//! Every pair of embeddings closer than a threshold, without an N×N matrix: an exact scan of the upper
-//! triangle for sets small enough to scan, and the approximate index (k nearest neighbours of every
-//! vector) above that.
+//! Every pair of embeddings closer than a threshold: an exact scan of the upper triangle for sets small
+//! enough to scan, and an inverted-file partition (`cells.rs`) above that, without an N×N matrix.
 
 use std::fmt;
 
+use tch::TchError;
+
+use super::cells;
 use crate::model::distance::{from_squared, squared_euclidean};
-use crate::store::{Ann, AnnError};
 
 /// Up to this many vectors the exact scan is the default: at 7,700 photos it takes about a second on two
-/// cores, and it grows with the square of the count (`scripts/bench-ann` measures where the index wins).
+/// cores, and it grows with the square of the count.
 pub(crate) const EXACT_UP_TO: usize = 20_000;
-
-/// Neighbours asked of the index per vector at first; a vector whose every neighbour is under the
-/// threshold is asked again for four times as many, up to the cluster size guard.
-const FIRST_NEIGHBOURS: usize = 16;
 
 /// How the pairs are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -23,17 +20,15 @@ pub enum Method {
     Auto,
     /// Every pair measured: exact, and quadratic in the count.
     Exact,
-    /// Each vector's nearest neighbours from an HNSW index.
+    /// Each vector against the vectors of its nearest cells (k-means cells, as faiss's IVF).
     Approximate,
 }
 
+/// The name the command line takes.
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Method::Auto => "auto",
-            Method::Exact => "exact",
-            Method::Approximate => "approximate",
-        })
+        let name = clap::ValueEnum::to_possible_value(self).expect("no method is hidden");
+        f.write_str(name.get_name())
     }
 }
 
@@ -56,15 +51,8 @@ pub(crate) struct NearPairs {
     pub(crate) method: Method,
 }
 
-/// Every pair of `rows` (vectors of `dim` floats, one after the other) closer than `threshold`, with the
-/// approximate method asking for at most `max_neighbours` per vector.
-pub(crate) fn near_pairs(
-    dim: usize,
-    rows: &[f32],
-    threshold: f32,
-    method: Method,
-    max_neighbours: usize,
-) -> Result<NearPairs, AnnError> {
+/// Every pair of `rows` (vectors of `dim` floats, one after the other) closer than `threshold`.
+pub(crate) fn near_pairs(dim: usize, rows: &[f32], threshold: f32, method: Method) -> Result<NearPairs, TchError> {
     let n = rows.len() / dim.max(1);
     let method = match method {
         Method::Auto if n <= EXACT_UP_TO => Method::Exact,
@@ -83,7 +71,7 @@ pub(crate) fn near_pairs(
     let (mut pairs, nearest) = if method == Method::Exact {
         exact(dim, rows, limit)
     } else {
-        approximate(dim, rows, limit, max_neighbours)?
+        cells::near_pairs(dim, rows, limit)?
     };
     pairs.sort_by_key(|p| (p.a, p.b));
     pairs.dedup_by_key(|p| (p.a, p.b));
@@ -104,7 +92,7 @@ fn threads(n: usize) -> usize {
 }
 
 /// One thread's pairs and squared nearest distances.
-type Part = (Vec<NearPair>, Vec<f32>);
+pub(super) type Part = (Vec<NearPair>, Vec<f32>);
 
 /// Rows `i ≡ t (mod threads)` against every later row, on `threads` threads: interleaved, so that every
 /// thread gets as many long rows as short ones. Answers the pairs and squared nearest distances.
@@ -144,63 +132,6 @@ fn exact(dim: usize, rows: &[f32], limit: f32) -> Part {
     merge(parts, n)
 }
 
-/// Each row's nearest neighbours in an HNSW index of all rows; a row whose every answer is under the
-/// limit is asked again for more, so that large groups of copies are not cut at `FIRST_NEIGHBOURS`.
-fn approximate(dim: usize, rows: &[f32], limit: f32, max_neighbours: usize) -> Result<Part, AnnError> {
-    let n = rows.len() / dim;
-    let index = Ann::build(dim, rows)?;
-    let threads = threads(n);
-    let ceiling = max_neighbours.max(FIRST_NEIGHBOURS).min(n);
-    let parts: Vec<Result<Part, AnnError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let index = &index;
-                scope.spawn(move || {
-                    let mut pairs = Vec::new();
-                    let mut nearest = vec![f32::INFINITY; n];
-                    for a in (t..n).step_by(threads) {
-                        let query = &rows[a * dim..(a + 1) * dim];
-                        // One more than wanted: the row finds itself.
-                        let mut k = (FIRST_NEIGHBOURS + 1).min(n);
-                        let hits = loop {
-                            let hits = index.search(query, k, |_| true)?;
-                            let full = hits.len() == k && hits.last().is_some_and(|h| h.1 < limit);
-                            if !full || k >= ceiling {
-                                break hits;
-                            }
-                            k = (k * 4).min(ceiling);
-                        };
-                        for (key, _) in hits {
-                            let b = key as usize;
-                            if b == a {
-                                continue;
-                            }
-                            // Measured again here, as every scan measures, so that exact and approximate
-                            // searches compare the same numbers with the threshold.
-                            let squared = squared_euclidean(query, &rows[b * dim..(b + 1) * dim]);
-                            nearest[a] = nearest[a].min(squared);
-                            nearest[b] = nearest[b].min(squared);
-                            if squared < limit {
-                                pairs.push(NearPair {
-                                    a: a.min(b),
-                                    b: a.max(b),
-                                    distance: from_squared(squared),
-                                });
-                            }
-                        }
-                    }
-                    Ok((pairs, nearest))
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a pair search thread does not panic; this is a bug"))
-            .collect()
-    });
-    Ok(merge(parts.into_iter().collect::<Result<Vec<_>, _>>()?, n))
-}
-
 /// The threads' pairs in one list, and the least of their nearest distances.
 fn merge(parts: Vec<Part>, n: usize) -> Part {
     let mut pairs = Vec::new();
@@ -227,7 +158,7 @@ mod tests {
     fn exact_finds_the_close_pairs_once_each() {
         let rows = line(&[0.0, 0.1, 5.0, 5.05, 9.0]);
 
-        let found = near_pairs(2, &rows, 0.2, Method::Auto, 100).unwrap();
+        let found = near_pairs(2, &rows, 0.2, Method::Auto).unwrap();
 
         assert_eq!(found.method, Method::Exact);
         let pairs: Vec<(usize, usize)> = found.pairs.iter().map(|p| (p.a, p.b)).collect();
@@ -243,20 +174,20 @@ mod tests {
     #[test]
     fn no_vectors_no_pairs() {
         for method in [Method::Exact, Method::Approximate] {
-            let found = near_pairs(0, &[], 1.0, method, 10).unwrap();
+            let found = near_pairs(0, &[], 1.0, method).unwrap();
             assert!(found.pairs.is_empty() && found.nearest.is_empty());
         }
     }
 
     #[test]
-    fn approximate_agrees_with_exact_on_groups_larger_than_its_first_ask() {
-        // 40 copies of one point (more than FIRST_NEIGHBOURS) and 300 spread points.
+    fn approximate_agrees_with_exact_on_a_large_group() {
+        // 40 copies of one point and 300 spread points.
         let mut positions: Vec<f32> = (0..40).map(|i| 1000.0 + i as f32 * 0.001).collect();
         positions.extend((0..300).map(|i| i as f32 * 3.0));
         let rows = line(&positions);
 
-        let exact = near_pairs(2, &rows, 0.5, Method::Exact, 1000).unwrap();
-        let approximate = near_pairs(2, &rows, 0.5, Method::Approximate, 1000).unwrap();
+        let exact = near_pairs(2, &rows, 0.5, Method::Exact).unwrap();
+        let approximate = near_pairs(2, &rows, 0.5, Method::Approximate).unwrap();
 
         assert_eq!(exact.pairs.len(), 40 * 39 / 2);
         let key = |p: &NearPair| (p.a, p.b);
@@ -264,5 +195,45 @@ mod tests {
             approximate.pairs.iter().map(key).collect::<Vec<_>>(),
             exact.pairs.iter().map(key).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn approximate_finds_what_exact_finds_among_random_vectors() {
+        use rand::{Rng, SeedableRng};
+        // 3000 random unit vectors of 64 floats, 100 of them copies of others moved by 0.05 to 0.3.
+        let (dim, n, copies) = (64, 3000, 100);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let unit = |rng: &mut rand::rngs::StdRng, length: f32| {
+            let v: Vec<f32> = (0..dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x * length / norm).collect::<Vec<_>>()
+        };
+        let mut rows: Vec<f32> = (0..n - copies).flat_map(|_| unit(&mut rng, 1.0)).collect();
+        for _ in 0..copies {
+            let source = rng.gen_range(0..n - copies);
+            let length = rng.gen_range(0.05..0.3);
+            let moved: Vec<f32> = unit(&mut rng, length)
+                .into_iter()
+                .zip(&rows[source * dim..(source + 1) * dim])
+                .map(|(a, b)| a + b)
+                .collect();
+            rows.extend(moved);
+        }
+
+        let exact = near_pairs(dim, &rows, 0.5, Method::Exact).unwrap();
+        let approximate = near_pairs(dim, &rows, 0.5, Method::Approximate).unwrap();
+
+        let key = |p: &NearPair| (p.a, p.b);
+        let truth: std::collections::HashSet<_> = exact.pairs.iter().map(key).collect();
+        assert!(truth.len() >= copies, "the copies are near pairs: {}", truth.len());
+        assert!(
+            approximate.pairs.iter().all(|p| truth.contains(&key(p))),
+            "no pair exact does not find"
+        );
+        let recall = approximate.pairs.len() as f64 / truth.len() as f64;
+        assert!(recall >= 0.99, "recall {recall} of {} pairs", truth.len());
+        for (a, e) in approximate.nearest.iter().zip(&exact.nearest) {
+            assert!(a >= &(e - 1e-4), "no nearer neighbour than the nearest: {a} < {e}");
+        }
     }
 }

@@ -1,17 +1,16 @@
 //! The approximate nearest-neighbour index: an HNSW graph (USearch) over squared Euclidean distances,
-//! for the sets too large to scan in full (all-pairs duplicate search, and `/search` above a size).
+//! for the catalogue's sets too large to scan for every `/search`.
 //!
 //! USearch was chosen over the pure-Rust HNSW crates because it adds and removes single vectors after
 //! the build (the catalogue changes one enrolment at a time), builds on several threads at once, and
 //! filters during the search (the subject filter of `/search`); its recall and speed against the exact
-//! scan are measured by `scripts/bench-ann`.
+//! scan are measured by `scripts/bench-search`.
 
 use std::fmt;
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
-/// Graph degree: USearch's default; 16 neighbours per node reach a recall above 0.99 on our embeddings
-/// (see `scripts/bench-ann`) at about 150 bytes of graph per vector.
+/// Graph degree: USearch's default.
 const CONNECTIVITY: usize = 16;
 
 /// Candidates kept while inserting: more builds a better graph, more slowly.

@@ -20,7 +20,7 @@ use crate::model::distance::{from_squared, squared_euclidean};
 const PARALLEL_FLOATS: usize = 1 << 21;
 
 /// Images from which a set also gets an approximate index: below it the exact scan answers in a few
-/// milliseconds on two cores (`scripts/bench-ann` measures both).
+/// milliseconds on two cores (`scripts/bench-search` measures both).
 pub(crate) const ANN_FROM: usize = 2_000_000;
 
 /// Candidates asked of the approximate index per answer wanted, re-measured exactly before ranking.

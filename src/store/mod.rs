@@ -7,7 +7,7 @@
 //!
 //! - `db.rs`: opening the store (migrations, SQLite pragmas) and every query.
 //! - `index.rs`: contiguous f32 rows per (model, weights) and the batched exact top-k scan.
-//! - `ann.rs`: the approximate (HNSW) index, for all-pairs duplicate search and large catalogues.
+//! - `ann.rs`: the approximate (HNSW) index of large catalogues, for `/search`.
 //! - `catalogue.rs`: store + index + follower; what the HTTP handlers use.
 //! - `subjects.rs`: the catalogue's subject reads and writes, each counting its failures; writes refresh
 //!   the index.
@@ -25,7 +25,6 @@ mod migrations;
 mod stale;
 mod subjects;
 
-pub(crate) use ann::{Ann, AnnError};
 pub(crate) use catalogue::{Catalogue, SearchRefusal, StaleEmbeddings};
 pub(crate) use clock::{now_ms, rfc3339};
 pub(crate) use db::{Created, ImageRow, Store, StoreError, SubjectRow};

@@ -1,6 +1,7 @@
 //! Reading requests: the image-request extractor (multipart or JSON under the same limits), the JSON forms
-//! of an image, optional JSON bodies, and the bytes `--keep-images` keeps.
+//! of an image, optional JSON bodies, counts, and the bytes `--keep-images` keeps.
 
+pub(crate) mod count;
 pub mod images;
 pub mod input;
 pub(crate) mod json;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::dedup::{describe, find, medoid, DuplicateCluster, Label, Method};
+use crate::http::extract::count::optional_count;
 use crate::http::extract::input::check_threshold;
 use crate::http::extract::json::optional_json;
 use crate::http::openapi::document::DuplicatesErrors;
@@ -45,15 +46,15 @@ pub struct DuplicatesRequest {
     pub threshold: Option<f32>,
     /// Largest cluster, 2 to 10000 (1000 by default): pairs join closest first, and a join past this
     /// size is refused (and counted in `refused_pairs`).
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "optional_count")]
     #[schema(minimum = 2, maximum = 10000, example = 1000)]
     pub max_cluster: Option<u64>,
     /// Clusters per page, 1 to 1000 (100 by default).
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "optional_count")]
     #[schema(minimum = 1, maximum = 1000, example = 100)]
     pub page_size: Option<u64>,
     /// The page, from 0 (the largest clusters) to 1000000; `next_page` of the previous answer.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "optional_count")]
     #[schema(minimum = 0, maximum = 1000000, example = 0)]
     pub page: Option<u64>,
 }
@@ -66,7 +67,7 @@ pub struct DuplicatesResponse {
     /// The threshold used: the request's, else the model's calibrated one.
     #[schema(example = 0.5)]
     pub threshold: f32,
-    /// `exact` (every pair measured) or `approximate` (an HNSW index, above 20,000 images).
+    /// `exact` (every pair measured) or `approximate` (k-means cells, above 20,000 images).
     #[schema(example = "exact")]
     pub method: String,
     /// Enrolled images searched.
@@ -85,23 +86,7 @@ pub struct DuplicatesResponse {
     pub clusters: Vec<DuplicateCluster>,
 }
 
-/// JSON Schema's `integer` is any number without a fractional part: `2.0` is a count as `2` is.
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    number
-        .as_u64()
-        .or_else(|| {
-            number
-                .as_f64()
-                .filter(|v| v.fract() == 0.0 && *v >= 0.0)
-                .map(|v| v.min(u64::MAX as f64) as u64)
-        })
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number >= 0, got {number}")))
-}
-
+/// `value` (`default` when absent), refused outside `range`.
 fn within(name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ApiError> {
     let value = value.unwrap_or(default);
     if !range.contains(&value) {
