@@ -67,12 +67,12 @@ pub(super) fn near_pairs(dim: usize, rows: &[f32], limit: f32) -> Result<Part, T
         }
         let m = Tensor::f_from_slice(&to_i64(list))?;
         let xm = x.f_index_select(0, &m)?;
-        let member_norms = xm.f_square()?.f_sum_dim_intlist(1, false, Kind::Float)?;
+        let member_norms = squared_norms(&xm)?;
         let members_t = xm.f_tr()?;
         for block in asking.chunks((BLOCK_ENTRIES / list.len()).max(1)) {
             let q = Tensor::f_from_slice(&to_i64(block))?;
             let xq = x.f_index_select(0, &q)?;
-            let query_norms: Vec<f32> = Vec::try_from(xq.f_square()?.f_sum_dim_intlist(1, false, Kind::Float)?)?;
+            let query_norms: Vec<f32> = Vec::try_from(squared_norms(&xq)?)?;
             // ‖m‖² − 2 q·m for every (query, member); adding ‖q‖² per row makes the squared distance.
             let mut partial = member_norms
                 .f_unsqueeze(0)?
@@ -146,7 +146,7 @@ fn kmeans(x: &Tensor, n: usize, cells: usize) -> Result<Tensor, TchError> {
 /// The `k` nearest centroids of each row of `x`, nearest first (`[rows, k]`).
 fn closest(x: &Tensor, centroids: &Tensor, k: usize) -> Result<Tensor, TchError> {
     // ‖x − c‖² ranks as ‖c‖² − 2 x·c: the row's own norm is the same for every centroid.
-    let norms = centroids.f_square()?.f_sum_dim_intlist(1, false, Kind::Float)?;
+    let norms = squared_norms(centroids)?;
     let scores = norms
         .f_unsqueeze(0)?
         .f_addmm(&x.f_mul_scalar(-2.0)?, &centroids.f_tr()?)?;
@@ -171,6 +171,11 @@ fn group(entries: usize, cells: usize, of: impl Iterator<Item = (usize, usize)>)
         lists[cell].push(v);
     }
     lists
+}
+
+/// Each row's squared length.
+fn squared_norms(rows: &Tensor) -> Result<Tensor, TchError> {
+    rows.f_square()?.f_sum_dim_intlist(1, false, Kind::Float)
 }
 
 fn to_i64(list: &[usize]) -> Vec<i64> {

@@ -1,8 +1,10 @@
 //! Counts in requests (`k`, `page`, `page_size`, `max_cluster`): JSON Schema's `integer` is any number
 //! without a fractional part, so the document promises that `61.0` and `6.1e1` are a count as `61` is,
-//! in a JSON body and in a form field alike.
+//! in a JSON body and in a form field alike; each count is then checked against its range.
 
 use serde::{Deserialize, Deserializer};
+
+use crate::http::problem::error::ApiError;
 
 /// An optional count in a JSON body, for serde's `deserialize_with`: a whole number >= 0 (a huge one
 /// saturates, and the caller's range check refuses it).
@@ -23,6 +25,24 @@ pub(crate) fn count_from_text(text: &str) -> Option<u64> {
     text.parse::<u64>()
         .ok()
         .or_else(|| text.parse::<f64>().ok().and_then(whole))
+}
+
+/// `value` (`default` when absent), refused outside `range`.
+pub(crate) fn within(
+    name: &str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ApiError> {
+    let value = value.unwrap_or(default);
+    if !range.contains(&value) {
+        return Err(ApiError::InvalidRequest(format!(
+            "{name} must be from {} to {}, got {value}",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(value)
 }
 
 fn whole(value: f64) -> Option<u64> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::dedup::{describe, find, medoid, DuplicateCluster, Label, Method};
-use crate::http::extract::count::optional_count;
+use crate::http::extract::count::{optional_count, within};
 use crate::http::extract::input::check_threshold;
 use crate::http::extract::json::optional_json;
 use crate::http::openapi::document::DuplicatesErrors;
@@ -84,19 +84,6 @@ pub struct DuplicatesResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page: Option<u64>,
     pub clusters: Vec<DuplicateCluster>,
-}
-
-/// `value` (`default` when absent), refused outside `range`.
-fn within(name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ApiError> {
-    let value = value.unwrap_or(default);
-    if !range.contains(&value) {
-        return Err(ApiError::InvalidRequest(format!(
-            "{name} must be from {} to {}, got {value}",
-            range.start(),
-            range.end()
-        )));
-    }
-    Ok(value)
 }
 
 /// Find duplicate enrolled images.

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::store::{check_id, SearchRefusal};
 
-use crate::http::extract::count::{count_from_text, optional_count};
+use crate::http::extract::count::{count_from_text, optional_count, within};
 use crate::http::extract::images::ImageData;
 use crate::http::extract::input::{
     check_threshold, parse_model, parse_threshold, required_image, Field, FieldKind, Form, FromUpload, ImageInput,
@@ -169,12 +169,7 @@ impl FromUpload for SearchInput {
 }
 
 fn check_k(k: u64) -> Result<usize, ApiError> {
-    if !(1..=MAX_K as u64).contains(&k) {
-        return Err(ApiError::InvalidRequest(format!(
-            "k must be from 1 to {MAX_K}, got {k}"
-        )));
-    }
-    Ok(k as usize)
+    within("k", Some(k), DEFAULT_K as u64, 1..=MAX_K as u64).map(|k| k as usize)
 }
 
 pub(crate) fn subject_filter(ids: Vec<String>) -> Result<HashSet<String>, ApiError> {
