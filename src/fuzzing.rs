@@ -12,13 +12,13 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
 use axum::http::{header, Request};
 
-use crate::http::extract::input::{parse_json, read_form, FromUpload, InputLimits};
+use crate::http::extract::input::{parse_json, read_form, InputLimits};
+use crate::http::extract::request::ImageRequest;
 use crate::http::problem::error::ApiError;
-use crate::http::routes::compare::CompareInput;
-use crate::http::routes::embed::EmbedInput;
-use crate::http::routes::search::SearchInput;
-use crate::http::routes::subjects::EnrolInput;
-use crate::http::routes::verify::VerifyInput;
+use crate::http::routes::compare::CompareRequest;
+use crate::http::routes::embed::EmbedRequest;
+use crate::http::routes::search::SearchRequest;
+use crate::http::routes::verify::VerifyRequest;
 use crate::infer::decode_base64;
 use crate::model::Preprocessing;
 use crate::preprocess::{decode_target, jpeg, preprocess, DecodeLimits};
@@ -88,19 +88,18 @@ pub fn request(data: &[u8]) -> bool {
         return false;
     };
     let multipart = selector & 0x80 != 0;
-    match (selector & 0x7f) % 5 {
-        0 => read::<CompareInput>(body, multipart),
-        1 => read::<EmbedInput>(body, multipart),
-        2 => read::<VerifyInput>(body, multipart),
-        3 => read::<SearchInput>(body, multipart),
-        _ => read::<EnrolInput>(body, multipart),
+    match (selector & 0x7f) % 4 {
+        0 => read::<CompareRequest>(body, multipart),
+        1 => read::<EmbedRequest>(body, multipart),
+        2 => read::<VerifyRequest>(body, multipart),
+        _ => read::<SearchRequest>(body, multipart),
     }
 }
 
-fn read<T: FromUpload>(body: &[u8], multipart: bool) -> bool {
+fn read<R: ImageRequest>(body: &[u8], multipart: bool) -> bool {
     // A handful of images: the count limit is exercised without every input carrying 32.
     let limits = InputLimits { max_images: 4 };
-    let read: Result<T, ApiError> = if multipart {
+    let read: Result<R::Input, ApiError> = if multipart {
         let request = Request::builder()
             .header(
                 header::CONTENT_TYPE,
@@ -113,11 +112,11 @@ fn read<T: FromUpload>(body: &[u8], multipart: bool) -> bool {
             let form = Multipart::from_request(request, &())
                 .await
                 .map_err(|rejection| ApiError::MalformedMultipart(rejection.body_text()))?;
-            let form = read_form(form, T::FIELDS, &limits, usize::MAX).await?;
-            T::from_form(form, &limits)
+            let form = read_form(form, R::FIELDS, &limits, usize::MAX).await?;
+            R::from_form(form)?.validate(&limits)
         })
     } else {
-        parse_json::<T::Json>(body).and_then(|json| T::from_json(json, &limits))
+        parse_json::<R>(body).and_then(|request| request.validate(&limits))
     };
     read.is_ok()
 }

@@ -328,7 +328,7 @@ mod tests {
     }
 
     fn preprocessing() -> Preprocessing {
-        crate::train::mnist::preprocessing()
+        crate::train::supervised::mnist::preprocessing()
     }
 
     /// Every decode slot is taken and one image waits: the next request is refused at once, with a

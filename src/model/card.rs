@@ -107,7 +107,7 @@ impl Residual {
 }
 
 /// How the last feature map becomes one vector.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Pooling {
     /// Global average pooling.
@@ -239,7 +239,7 @@ pub struct Preprocessing {
     pub trim_border: bool,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ColorMode {
     Grayscale,
@@ -255,10 +255,11 @@ impl ColorMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMode {
     /// Scale to fit, keep the aspect ratio, pad with the background colour (digits, signatures).
+    #[value(skip)]
     Fit,
     /// Scale each axis independently to the target size (photos).
     Stretch,

@@ -5,7 +5,7 @@ use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 use image::{GenericImageView, GrayImage, ImageFormat, Luma, Rgba, RgbaImage};
 
 fn mnist_pp() -> Preprocessing {
-    crate::train::mnist::preprocessing()
+    crate::train::supervised::mnist::preprocessing()
 }
 
 /// A light bar on black: a stand-in digit "1".

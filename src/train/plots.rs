@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use super::metrics::roc_curve;
 use super::pairs::Pair;
-use super::trainer::EpochStats;
+use super::supervised::trainer::EpochStats;
 
 const SIZE: (u32, u32) = (800, 500);
 

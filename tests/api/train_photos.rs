@@ -131,7 +131,7 @@ async fn train_check_and_serve(flags: &[&str], detectors: &[&str]) {
     assert_eq!(names, detectors);
     assert_eq!(
         near.detectors[0].tar_by_family.len(),
-        simverify::train::edits::EditFamily::ALL.len()
+        simverify::train::photos::edits::EditFamily::ALL.len()
     );
     for plot in [
         "augment.png",

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use simverify::model::load_model;
-use simverify::train::mnist;
+use simverify::train::supervised::mnist;
 
 /// A folder `root/<class>/<i>.png` with `sizes[c]` real digits in class `c`, all of the digit `c % 10`.
 fn folder(root: &Path, sizes: &[usize]) {

@@ -1,5 +1,5 @@
-//! The JSON forms of an image (`{"base64": ...}` or `{"url": ...}`), and what each becomes: an
-//! [`Upload`] for the embedding service.
+//! The forms of an image in a request (`{"base64": ...}` or `{"url": ...}` in JSON, a file part in a
+//! multipart form), and what each becomes: an [`Upload`] for the embedding service.
 
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -15,6 +15,9 @@ use crate::infer::Upload;
 pub enum ImageData {
     Base64(ImageBase64),
     Url(ImageUrl),
+    /// A multipart file part: never read from JSON, hence not in its schema.
+    #[serde(skip)]
+    File(bytes::Bytes),
 }
 
 /// An image as base64.
@@ -70,6 +73,7 @@ impl ImageData {
         match self {
             ImageData::Base64(image) => Upload::base64(label, image.base64),
             ImageData::Url(image) => Upload::url(label, image.url),
+            ImageData::File(bytes) => Upload::raw(label, bytes),
         }
     }
 }

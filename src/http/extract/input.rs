@@ -10,23 +10,13 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::http::extract::images::ImageData;
+use crate::http::extract::request::ImageRequest;
 use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 use crate::infer::Upload;
 
-/// A request of type `T`, whichever form it came in.
-pub struct ImageInput<T>(pub T);
-
-/// A request type that can be read from JSON and from multipart fields.
-pub trait FromUpload: Sized {
-    /// The JSON body, as serde reads it.
-    type Json: DeserializeOwned;
-    /// The multipart fields this request knows; any other is refused.
-    const FIELDS: &'static [Field];
-
-    fn from_json(json: Self::Json, limits: &InputLimits) -> Result<Self, ApiError>;
-    fn from_form(form: Form, limits: &InputLimits) -> Result<Self, ApiError>;
-}
+/// The checked input of the request `R`, whichever form it came in.
+pub struct ImageInput<R: ImageRequest>(pub R::Input);
 
 /// A multipart field a request accepts.
 #[derive(Debug, Clone, Copy)]
@@ -75,24 +65,14 @@ pub struct Form {
 }
 
 impl Form {
-    /// The single image `name`, or 422 `missing_image`.
-    pub fn image(&mut self, name: &str) -> Result<Upload, ApiError> {
-        self.images
-            .remove(name)
-            .and_then(|mut parts| parts.pop())
-            .map(|bytes| Upload::raw(name.to_string(), bytes))
-            .ok_or_else(|| ApiError::MissingImage(format!("the {name} image is missing")))
+    /// The single file part `name`, if it came.
+    pub fn file(&mut self, name: &str) -> Option<Bytes> {
+        self.images.remove(name).and_then(|mut parts| parts.pop())
     }
 
-    /// The repeated images `name`, in the order sent, labelled `name[i]`; empty when none came.
-    pub fn images(&mut self, name: &str) -> Vec<Upload> {
-        self.images
-            .remove(name)
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, bytes)| Upload::raw(format!("{name}[{i}]"), bytes))
-            .collect()
+    /// The repeated file parts `name`, in the order sent; empty when none came.
+    pub fn files(&mut self, name: &str) -> Vec<Bytes> {
+        self.images.remove(name).unwrap_or_default()
     }
 
     pub fn text(&mut self, name: &str) -> Option<String> {
@@ -100,7 +80,11 @@ impl Form {
     }
 }
 
-impl<T: FromUpload + Send> FromRequest<AppState> for ImageInput<T> {
+impl<R> FromRequest<AppState> for ImageInput<R>
+where
+    R: ImageRequest + Send,
+    R::Input: Send,
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -117,15 +101,14 @@ impl<T: FromUpload + Send> FromRequest<AppState> for ImageInput<T> {
                         ApiError::UnreadableBody(rejection.body_text())
                     }
                 })?;
-                let json = parse_json::<T::Json>(&bytes)?;
-                T::from_json(json, &limits).map(ImageInput)
+                parse_json::<R>(&bytes)?.validate(&limits).map(ImageInput)
             }
             BodyKind::Multipart => {
                 let multipart = Multipart::from_request(req, state)
                     .await
                     .map_err(|rejection| ApiError::MalformedMultipart(rejection.body_text()))?;
-                let form = read_form(multipart, T::FIELDS, &limits, body_limit).await?;
-                T::from_form(form, &limits).map(ImageInput)
+                let form = read_form(multipart, R::FIELDS, &limits, body_limit).await?;
+                R::from_form(form)?.validate(&limits).map(ImageInput)
             }
         }
     }
@@ -247,16 +230,6 @@ pub fn check_threshold(threshold: Option<f32>) -> Result<Option<f32>, ApiError> 
     }
 }
 
-/// A threshold sent as multipart text.
-pub fn parse_threshold(text: Option<String>) -> Result<Option<f32>, ApiError> {
-    let Some(text) = text else { return Ok(None) };
-    let value = text
-        .trim()
-        .parse::<f32>()
-        .map_err(|_| ApiError::InvalidThreshold(format!("{:?}", truncate(&text, 40))))?;
-    check_threshold(Some(value))
-}
-
 /// A requested model name; an empty or blank one means the default, in either form.
 pub fn parse_model(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
@@ -269,9 +242,9 @@ mod tests {
     #[test]
     fn thresholds_must_be_finite_and_not_negative() {
         assert_eq!(check_threshold(Some(0.0)).unwrap(), Some(0.0));
-        assert_eq!(parse_threshold(Some(" 0.75 ".into())).unwrap(), Some(0.75));
-        for bad in ["-0.1", "NaN", "inf", "abc", ""] {
-            let err = parse_threshold(Some(bad.into())).unwrap_err();
+        assert_eq!(check_threshold(Some(0.75)).unwrap(), Some(0.75));
+        for bad in [-0.1, f32::NAN, f32::INFINITY] {
+            let err = check_threshold(Some(bad)).unwrap_err();
             assert_eq!(err.code(), "invalid_threshold", "{bad}");
         }
     }

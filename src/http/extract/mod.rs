@@ -6,3 +6,4 @@ pub mod images;
 pub mod input;
 pub(crate) mod json;
 pub(crate) mod kept;
+pub(crate) mod request;

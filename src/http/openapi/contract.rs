@@ -1,8 +1,15 @@
 //! Tightens the generated OpenAPI document where utoipa's attributes cannot say it (identifiers given as
-//! inline path parameters, "exactly one of two fields", no unknown multipart parts), and specialises the
-//! served copy to the running server's settings, so that every schema-valid request is one it accepts.
+//! inline path parameters, a JSON request's "exactly one of two fields"), and specialises the served copy
+//! to the running server's settings, so that every schema-valid request is one it accepts.
 
 use serde_json::{json, Value};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::http::extract::request::FormRequest;
+use crate::http::openapi::form_schema::without_null;
+use crate::http::routes::verify::VerifyRequest;
 
 macro_rules! subject_id_forms {
     () => {
@@ -19,7 +26,7 @@ const CURSOR_PATTERN: &str = concat!("^(?:|", subject_id_forms!(), ")$");
 pub(crate) const IMAGE_ID_PATTERN: &str = "^[0-9a-f]{32}$";
 
 fn subject_id() -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": SUBJECT_ID_PATTERN})
+    serde_json::to_value(SubjectIdSchema::schema()).expect("a schema serialises; this is a bug")
 }
 
 /// The rules every copy of the document carries.
@@ -42,61 +49,39 @@ pub(crate) fn tighten(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
                 }
             }
         }
-        let schemas = &mut doc["components"]["schemas"];
-        // A multipart part the form does not name is refused, as an unknown JSON field is.
-        for (name, schema) in object_entries(schemas) {
-            if name.ends_with("Form") {
-                schema["additionalProperties"] = json!(false);
-            }
-            // A threshold sent is a finite f32: a larger number would be read as infinity and refused.
-            // (Requests only: an answer's f32, printed shortest, may round above the exact maximum.)
-            let request = name.ends_with("Request") || name.ends_with("Form");
-            if let Some(threshold) = schema
-                .get_mut("properties")
-                .and_then(|p| p.get_mut("threshold"))
-                .filter(|_| request)
-            {
-                threshold["maximum"] = json!(f32::MAX);
-            }
-        }
-        for request in ["SearchRequest", "DuplicatesRequest"] {
-            let filter = &mut schemas[request]["properties"]["subjects"];
-            filter["minItems"] = json!(1);
-            filter["maxItems"] = json!(crate::http::routes::search::MAX_FILTER_SUBJECTS);
-            filter["items"] = subject_id();
-        }
-        schemas["SearchForm"]["properties"]["subjects"]["pattern"] = json!(concat!(
-            "^(?:",
-            subject_id_forms!(),
-            ")(?:,(?:",
-            subject_id_forms!(),
-            ")){0,999}$"
-        ));
-        schemas["VerifyRequest"]["properties"]["subject"] = json!({"oneOf": [subject_id(), {"type": "null"}]});
-        schemas["VerifyForm"]["properties"]["subject"] = subject_id();
-        // Exactly one of the two, spelt as two whole closed objects (each without the other's field, so no
-        // form matches both) under `anyOf`, which for disjoint branches means what `oneOf` means.
-        // Not `allOf` + `oneOf`: schemathesis builds multipart bodies from top-level properties only and
-        // sent both. Not `oneOf`: its generator checks "exactly one" with a validator that cannot read a
-        // file part (`Unsupported type: 'Binary'`); `anyOf` needs no such check.
-        let form = schemas["VerifyForm"].take();
-        let without = |field: &str| {
-            let mut object = form.clone();
-            object["properties"].as_object_mut().map(|p| p.remove(field));
-            object
-        };
-        let (mut by_references, by_subject) = (without("subject"), without("references"));
-        by_references["required"] = json!(["candidate", "references"]);
-        let mut by_subject = by_subject;
-        by_subject["required"] = json!(["candidate", "subject"]);
-        schemas["VerifyForm"] = json!({"anyOf": [by_references, by_subject]});
-        let object = schemas["VerifyRequest"].take();
-        // A JSON `null` counts as absent, as serde reads it.
-        schemas["VerifyRequest"] = json!({"allOf": [object, {"oneOf": [
-            {"type": "object", "required": ["references"], "properties": {"references": {"type": "array"}}},
-            {"type": "object", "required": ["subject"], "properties": {"subject": {"type": "string"}}},
-        ]}]});
+        exactly_one_of::<VerifyRequest>(&mut doc["components"]["schemas"]);
     })
+}
+
+/// A subject id's schema, for the fields that carry one (`value_type = SubjectIdSchema, inline`).
+pub(crate) struct SubjectIdSchema;
+
+impl PartialSchema for SubjectIdSchema {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .pattern(Some(SUBJECT_ID_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for SubjectIdSchema {}
+
+/// The JSON side of a request's "exactly one of" two fields (its form's side is in its own schema). A JSON
+/// `null` counts as absent, as serde reads it.
+fn exactly_one_of<R: ToSchema + FormRequest>(schemas: &mut Value) {
+    let Some((one, other)) = R::EXACTLY_ONE_OF else { return };
+    let schema = &mut schemas[R::name().as_ref()];
+    let object = schema.take();
+    let present = |field: &str| {
+        let mut value = object["properties"][field].clone();
+        without_null(&mut value);
+        json!({"type": "object", "required": [field], "properties": {field: value}})
+    };
+    let branches = [present(one), present(other)];
+    *schema = json!({"allOf": [object, {"oneOf": branches}]});
 }
 
 /// The served document of a server that does not fetch URLs: an image is base64 only.
@@ -145,6 +130,7 @@ fn object_entries(value: &mut Value) -> impl Iterator<Item = (&String, &mut Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::routes::verify::VerifyForm;
     use crate::store::check_id;
 
     #[test]
@@ -163,7 +149,7 @@ mod tests {
     #[test]
     fn the_verify_form_branches_are_disjoint() {
         let spec = serde_json::to_value(crate::http::openapi_spec()).unwrap();
-        let branches = spec["components"]["schemas"]["VerifyForm"]["anyOf"]
+        let branches = spec["components"]["schemas"][VerifyForm::name().as_ref()]["anyOf"]
             .as_array()
             .unwrap()
             .clone();

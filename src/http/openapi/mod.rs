@@ -3,3 +3,4 @@
 
 pub(crate) mod contract;
 pub mod document;
+pub(crate) mod form_schema;

@@ -8,56 +8,37 @@ use utoipa::ToSchema;
 use crate::model::distance::euclidean_vec;
 
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{
-    check_threshold, parse_model, parse_threshold, required_image, Field, FieldKind, Form, FromUpload, ImageInput,
-    InputLimits,
-};
+use crate::http::extract::input::{parse_model, required_image, ImageInput, InputLimits};
+use crate::http::extract::request::{image_request, ImageRequest, Threshold};
 use crate::http::middleware::deadline::Deadline;
 use crate::http::middleware::observe::{record_decision, MATCH, NO_MATCH};
-use crate::http::openapi::document::{ImageErrors, ImageFile};
+use crate::http::openapi::document::ImageErrors;
 use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 use crate::infer::explain::{explain, Located, Region};
 use crate::infer::Upload;
 use base64::Engine as _;
 
-/// Two images to compare, as JSON.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompareRequest {
-    /// The first image.
-    #[schema(value_type = ImageData, required = true)]
-    pub image_a: Option<ImageData>,
-    /// The second image.
-    #[schema(value_type = ImageData, required = true)]
-    pub image_b: Option<ImageData>,
-    /// The model to use (see `GET /info`); the service's default when absent.
-    #[schema(example = "mnist")]
-    pub model: Option<String>,
-    /// Overrides the model's calibrated threshold: the images match when their distance is below it.
-    #[schema(minimum = 0.0, example = 0.5)]
-    pub threshold: Option<f32>,
-    /// Also say where the images match (`explain` in the answer), where the model can: models with a
-    /// pretrained trunk (`GET /info` lists `explains`); others answer without it.
-    #[schema(example = false)]
-    pub explain: Option<bool>,
-}
-
-/// Two images to compare, as `multipart/form-data` (the files' formats are read from their bytes).
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
-pub struct CompareForm {
-    image_a: ImageFile,
-    image_b: ImageFile,
-    /// The model to use; the service's default when absent.
-    #[schema(required = false)]
-    model: String,
-    /// Overrides the model's calibrated threshold (a number >= 0).
-    #[schema(required = false, minimum = 0.0)]
-    threshold: f32,
-    /// `true` to also say where the images match.
-    #[schema(required = false)]
-    explain: bool,
+image_request! {
+    /// Two images to compare.
+    pub struct CompareRequest / CompareForm {
+        /// The first image.
+        #[schema(value_type = ImageData, required = true)]
+        pub image_a: Option<ImageData>,
+        /// The second image.
+        #[schema(value_type = ImageData, required = true)]
+        pub image_b: Option<ImageData>,
+        /// The model to use (see `GET /info`); the service's default when absent.
+        #[schema(example = "mnist")]
+        pub model: Option<String>,
+        /// Overrides the model's calibrated threshold: the images match when their distance is below it.
+        #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
+        pub threshold: Option<Threshold>,
+        /// Also say where the images match (`explain` in the answer), where the model can: models with a
+        /// pretrained trunk (`GET /info` lists `explains`); others answer without it.
+        #[schema(example = false)]
+        pub explain: Option<bool>,
+    }
 }
 
 /// The answer: how far apart the two images are, and whether that makes them a match.
@@ -108,7 +89,7 @@ pub struct MatchRegion {
     pub heatmap: String,
 }
 
-/// A compare request, whichever form it came in.
+/// A compare request, checked.
 pub struct CompareInput {
     images: [Upload; 2],
     model: Option<String>,
@@ -116,59 +97,18 @@ pub struct CompareInput {
     explain: bool,
 }
 
-impl FromUpload for CompareInput {
-    type Json = CompareRequest;
-    const FIELDS: &'static [Field] = &[
-        Field {
-            name: "image_a",
-            kind: FieldKind::Image,
-        },
-        Field {
-            name: "image_b",
-            kind: FieldKind::Image,
-        },
-        Field {
-            name: "model",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "threshold",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "explain",
-            kind: FieldKind::Text,
-        },
-    ];
+impl ImageRequest for CompareRequest {
+    type Input = CompareInput;
 
-    fn from_json(json: CompareRequest, _: &InputLimits) -> Result<Self, ApiError> {
-        Ok(Self {
+    fn validate(self, _: &InputLimits) -> Result<CompareInput, ApiError> {
+        Ok(CompareInput {
             images: [
-                required_image("image_a", json.image_a)?,
-                required_image("image_b", json.image_b)?,
+                required_image("image_a", self.image_a)?,
+                required_image("image_b", self.image_b)?,
             ],
-            model: parse_model(json.model),
-            threshold: check_threshold(json.threshold)?,
-            explain: json.explain.unwrap_or(false),
-        })
-    }
-
-    fn from_form(mut form: Form, _: &InputLimits) -> Result<Self, ApiError> {
-        let explain = match form.text("explain").as_deref().map(str::trim) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(ApiError::InvalidRequest(format!(
-                    "explain must be true or false, got {:?}",
-                    other.chars().take(20).collect::<String>()
-                )))
-            }
-        };
-        Ok(Self {
-            images: [form.image("image_a")?, form.image("image_b")?],
-            model: parse_model(form.text("model")),
-            threshold: parse_threshold(form.text("threshold"))?,
-            explain,
+            model: parse_model(self.model),
+            threshold: Threshold::check(self.threshold)?,
+            explain: self.explain.unwrap_or(false),
         })
     }
 }
@@ -198,7 +138,7 @@ impl FromUpload for CompareInput {
 pub async fn compare(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
-    ImageInput(input): ImageInput<CompareInput>,
+    ImageInput(input): ImageInput<CompareRequest>,
 ) -> Result<Json<CompareResponse>, ApiError> {
     let model = state.model(input.model)?;
     let card = model.card();

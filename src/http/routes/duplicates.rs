@@ -13,8 +13,9 @@ use utoipa::ToSchema;
 
 use crate::dedup::{describe, find, medoid, DuplicateCluster, Label, Method};
 use crate::http::extract::count::{optional_count, within};
-use crate::http::extract::input::check_threshold;
 use crate::http::extract::json::optional_json;
+use crate::http::extract::request::Threshold;
+use crate::http::openapi::contract::SubjectIdSchema;
 use crate::http::openapi::document::DuplicatesErrors;
 use crate::http::problem::error::ApiError;
 use crate::http::routes::search::subject_filter;
@@ -40,10 +41,11 @@ pub struct DuplicatesRequest {
     #[schema(example = "product")]
     pub model: Option<String>,
     /// Only these subjects' images (1 to 1000 ids); every subject's when absent.
+    #[schema(value_type = Option<Vec<SubjectIdSchema>>, inline, min_items = 1, max_items = 1000)]
     pub subjects: Option<Vec<String>>,
     /// Distance under which two images are duplicates; the model's calibrated threshold when absent.
-    #[schema(minimum = 0.0, example = 0.5)]
-    pub threshold: Option<f32>,
+    #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
+    pub threshold: Option<Threshold>,
     /// Largest cluster, 2 to 10000 (1000 by default): pairs join closest first, and a join past this
     /// size is refused (and counted in `refused_pairs`).
     #[serde(default, deserialize_with = "optional_count")]
@@ -110,7 +112,7 @@ pub async fn duplicates(
     body: Bytes,
 ) -> Result<Json<DuplicatesResponse>, ApiError> {
     let request: DuplicatesRequest = optional_json(&headers, &body)?.unwrap_or_default();
-    let threshold = check_threshold(request.threshold)?;
+    let threshold = Threshold::check(request.threshold)?;
     let max_cluster = within(
         "max_cluster",
         request.max_cluster,

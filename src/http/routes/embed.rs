@@ -6,37 +6,25 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{
-    image_list, parse_model, Field, FieldKind, Form, FromUpload, ImageInput, InputLimits,
-};
+use crate::http::extract::input::{image_list, parse_model, ImageInput, InputLimits};
+use crate::http::extract::request::{image_request, ImageRequest};
 use crate::http::middleware::deadline::Deadline;
-use crate::http::openapi::document::{ImageErrors, ImageFile};
+use crate::http::openapi::document::ImageErrors;
 use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 use crate::infer::Upload;
 
-/// Images to embed, as JSON.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmbedRequest {
-    /// One or more images (at most the service's per-request limit, 32 by default).
-    #[serde(default)]
-    #[schema(required = true, min_items = 1, max_items = 32)]
-    pub images: Vec<ImageData>,
-    /// The model to use (see `GET /info`); the service's default when absent.
-    #[schema(example = "mnist")]
-    pub model: Option<String>,
-}
-
-/// Images to embed, as `multipart/form-data`: repeat the `images` part once per image.
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
-pub struct EmbedForm {
-    #[schema(min_items = 1, max_items = 32)]
-    images: Vec<ImageFile>,
-    /// The model to use; the service's default when absent.
-    #[schema(required = false)]
-    model: String,
+image_request! {
+    /// Images to embed.
+    pub struct EmbedRequest / EmbedForm {
+        /// One or more images (at most the service's per-request limit, 32 by default).
+        #[serde(default)]
+        #[schema(required = true, min_items = 1, max_items = 32)]
+        pub images: Vec<ImageData>,
+        /// The model to use (see `GET /info`); the service's default when absent.
+        #[schema(example = "mnist")]
+        pub model: Option<String>,
+    }
 }
 
 /// One embedding per image, in the order the images were sent.
@@ -59,37 +47,20 @@ pub struct EmbedInput {
     pub(crate) model: Option<String>,
 }
 
-impl FromUpload for EmbedInput {
-    type Json = EmbedRequest;
-    const FIELDS: &'static [Field] = &[
-        Field {
-            name: "images",
-            kind: FieldKind::Images,
-        },
-        Field {
-            name: "model",
-            kind: FieldKind::Text,
-        },
-    ];
+impl ImageRequest for EmbedRequest {
+    type Input = EmbedInput;
 
-    fn from_json(json: EmbedRequest, limits: &InputLimits) -> Result<Self, ApiError> {
-        Self::new(image_list("images", json.images, limits)?, parse_model(json.model))
-    }
-
-    fn from_form(mut form: Form, _: &InputLimits) -> Result<Self, ApiError> {
-        let images = form.images("images");
-        Self::new(images, parse_model(form.text("model")))
-    }
-}
-
-impl EmbedInput {
-    fn new(images: Vec<Upload>, model: Option<String>) -> Result<Self, ApiError> {
+    fn validate(self, limits: &InputLimits) -> Result<EmbedInput, ApiError> {
+        let images = image_list("images", self.images, limits)?;
         if images.is_empty() {
             return Err(ApiError::MissingImage(
                 "at least one image is required in images".into(),
             ));
         }
-        Ok(Self { images, model })
+        Ok(EmbedInput {
+            images,
+            model: parse_model(self.model),
+        })
     }
 }
 
@@ -116,7 +87,7 @@ impl EmbedInput {
 pub async fn embed(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
-    ImageInput(input): ImageInput<EmbedInput>,
+    ImageInput(input): ImageInput<EmbedRequest>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
     let model = state.model(input.model)?;
     let embeddings = model.embed(input.images, deadline).await?;

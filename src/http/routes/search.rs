@@ -10,15 +10,14 @@ use utoipa::ToSchema;
 
 use crate::store::{check_id, SearchRefusal};
 
-use crate::http::extract::count::{count_from_text, optional_count, within};
+use crate::http::extract::count::{optional_count, within};
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{
-    check_threshold, parse_model, parse_threshold, required_image, Field, FieldKind, Form, FromUpload, ImageInput,
-    InputLimits,
-};
+use crate::http::extract::input::{parse_model, required_image, ImageInput, InputLimits};
+use crate::http::extract::request::{image_request, ImageRequest, Threshold};
 use crate::http::middleware::deadline::Deadline;
 use crate::http::middleware::observe::{record_decision, MATCH, NO_MATCH};
-use crate::http::openapi::document::{CatalogueImageErrors, ImageFile};
+use crate::http::openapi::contract::SubjectIdSchema;
+use crate::http::openapi::document::CatalogueImageErrors;
 use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 use crate::infer::Upload;
@@ -30,46 +29,28 @@ pub const MAX_K: usize = 100;
 /// The most subjects a filter may name.
 pub const MAX_FILTER_SUBJECTS: usize = 1000;
 
-/// A search, as JSON.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    /// The image to look for.
-    #[schema(value_type = ImageData, required = true)]
-    pub image: Option<ImageData>,
-    /// How many nearest images to answer, 1 to 100 (10 by default).
-    #[serde(default, deserialize_with = "optional_count")]
-    #[schema(minimum = 1, maximum = 100, example = 10)]
-    pub k: Option<u64>,
-    /// The model to use (see `GET /info`); the service's default when absent. Only images enrolled with
-    /// this model are searched.
-    #[schema(example = "mnist")]
-    pub model: Option<String>,
-    /// Overrides the model's calibrated threshold for `match`.
-    #[schema(minimum = 0.0, example = 0.5)]
-    pub threshold: Option<f32>,
-    /// Search only these subjects' images (at most 1000 ids); every subject when absent. Ids with no
-    /// images simply match nothing.
-    pub subjects: Option<Vec<String>>,
-}
-
-/// A search, as `multipart/form-data`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
-pub struct SearchForm {
-    image: ImageFile,
-    /// 1 to 100 (10 by default).
-    #[schema(required = false, minimum = 1, maximum = 100)]
-    k: usize,
-    /// The model to use; the service's default when absent.
-    #[schema(required = false)]
-    model: String,
-    /// Overrides the model's calibrated threshold (a number >= 0).
-    #[schema(required = false, minimum = 0.0)]
-    threshold: f32,
-    /// Subject ids separated by commas: search only their images.
-    #[schema(required = false)]
-    subjects: String,
+image_request! {
+    /// A search.
+    pub struct SearchRequest / SearchForm {
+        /// The image to look for.
+        #[schema(value_type = ImageData, required = true)]
+        pub image: Option<ImageData>,
+        /// How many nearest images to answer, 1 to 100 (10 by default).
+        #[serde(default, deserialize_with = "optional_count")]
+        #[schema(minimum = 1, maximum = 100, example = 10)]
+        pub k: Option<u64>,
+        /// The model to use (see `GET /info`); the service's default when absent. Only images enrolled with
+        /// this model are searched.
+        #[schema(example = "mnist")]
+        pub model: Option<String>,
+        /// Overrides the model's calibrated threshold for `match`.
+        #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
+        pub threshold: Option<Threshold>,
+        /// Search only these subjects' images (at most 1000 ids; in a form, one part with the ids separated
+        /// by commas); every subject when absent. Ids with no images simply match nothing.
+        #[schema(value_type = Option<Vec<SubjectIdSchema>>, inline, min_items = 1, max_items = 1000)]
+        pub subjects: Option<Vec<String>>,
+    }
 }
 
 /// The nearest enrolled images, nearest first.
@@ -111,59 +92,16 @@ pub struct SearchInput {
     subjects: Option<HashSet<String>>,
 }
 
-impl FromUpload for SearchInput {
-    type Json = SearchRequest;
-    const FIELDS: &'static [Field] = &[
-        Field {
-            name: "image",
-            kind: FieldKind::Image,
-        },
-        Field {
-            name: "k",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "model",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "threshold",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "subjects",
-            kind: FieldKind::Text,
-        },
-    ];
+impl ImageRequest for SearchRequest {
+    type Input = SearchInput;
 
-    fn from_json(json: SearchRequest, _: &InputLimits) -> Result<Self, ApiError> {
-        Ok(Self {
-            image: required_image("image", json.image)?,
-            k: check_k(json.k.unwrap_or(DEFAULT_K as u64))?,
-            model: parse_model(json.model),
-            threshold: check_threshold(json.threshold)?,
-            subjects: json.subjects.map(subject_filter).transpose()?,
-        })
-    }
-
-    fn from_form(mut form: Form, _: &InputLimits) -> Result<Self, ApiError> {
-        let k = match form.text("k") {
-            Some(text) => count_from_text(&text)
-                .ok_or_else(|| ApiError::InvalidRequest(format!("k must be a whole number from 1 to {MAX_K}")))?,
-            None => DEFAULT_K as u64,
-        };
-        let subjects = form.text("subjects").map(|text| {
-            text.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-        });
-        Ok(Self {
-            image: form.image("image")?,
-            k: check_k(k)?,
-            model: parse_model(form.text("model")),
-            threshold: parse_threshold(form.text("threshold"))?,
-            subjects: subjects.map(subject_filter).transpose()?,
+    fn validate(self, _: &InputLimits) -> Result<SearchInput, ApiError> {
+        Ok(SearchInput {
+            image: required_image("image", self.image)?,
+            k: check_k(self.k.unwrap_or(DEFAULT_K as u64))?,
+            model: parse_model(self.model),
+            threshold: Threshold::check(self.threshold)?,
+            subjects: self.subjects.map(subject_filter).transpose()?,
         })
     }
 }
@@ -212,7 +150,7 @@ pub(crate) fn subject_filter(ids: Vec<String>) -> Result<HashSet<String>, ApiErr
 pub async fn search(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
-    ImageInput(input): ImageInput<SearchInput>,
+    ImageInput(input): ImageInput<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let catalogue = Arc::clone(state.catalogue()?);
     let model = state.model(input.model)?;

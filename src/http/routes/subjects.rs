@@ -14,14 +14,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::store::{check_id, now_ms, rfc3339, Created, ImageId, ImageRow, SubjectRow};
 
-use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{Field, Form, FromUpload, ImageInput, InputLimits};
+use crate::http::extract::input::ImageInput;
 use crate::http::extract::json::optional_json;
 use crate::http::extract::kept::keep_bytes;
 use crate::http::middleware::deadline::Deadline;
-use crate::http::openapi::document::{CatalogueImageErrors, ImageFile, SubjectErrors};
+use crate::http::openapi::document::{CatalogueImageErrors, SubjectErrors};
 use crate::http::problem::error::ApiError;
-use crate::http::routes::embed::{EmbedInput, EmbedRequest};
+use crate::http::routes::embed::{EmbedForm, EmbedRequest};
 use crate::http::server::state::AppState;
 
 /// Largest `metadata`, as compact JSON: a subject's label, not a document store.
@@ -97,31 +96,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-/// Images to enrol, as JSON.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnrolRequest {
-    /// One or more images (at most the per-request limit).
-    #[serde(default)]
-    #[schema(required = true, min_items = 1, max_items = 32)]
-    pub images: Vec<ImageData>,
-    /// The model to embed them with; the service's default when absent. Search and verify by subject
-    /// compare only embeddings of the same model.
-    #[schema(example = "mnist")]
-    pub model: Option<String>,
-}
-
-/// Images to enrol, as `multipart/form-data`: repeat the `images` part once per image.
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
-pub struct EnrolForm {
-    #[schema(min_items = 1, max_items = 32)]
-    images: Vec<ImageFile>,
-    /// The model to use; the service's default when absent.
-    #[schema(required = false)]
-    model: String,
-}
-
 /// What an enrolment stored.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Enrolled {
@@ -133,23 +107,6 @@ pub struct Enrolled {
     pub sha256: String,
     /// One id per image, in the order sent.
     pub image_ids: Vec<String>,
-}
-
-/// An enrolment reads exactly what `/embed` reads; only its JSON schema is its own.
-pub struct EnrolInput(EmbedInput);
-
-impl FromUpload for EnrolInput {
-    type Json = EnrolRequest;
-    const FIELDS: &'static [Field] = EmbedInput::FIELDS;
-
-    fn from_json(json: EnrolRequest, limits: &InputLimits) -> Result<Self, ApiError> {
-        let EnrolRequest { images, model } = json;
-        EmbedInput::from_json(EmbedRequest { images, model }, limits).map(Self)
-    }
-
-    fn from_form(form: Form, limits: &InputLimits) -> Result<Self, ApiError> {
-        EmbedInput::from_form(form, limits).map(Self)
-    }
 }
 
 /// Create a subject.
@@ -272,8 +229,8 @@ pub async fn list_subjects(
     request_body(
         description = "One or more images, as multipart files or as base64 in JSON.",
         content(
-            (EnrolRequest = "application/json"),
-            (EnrolForm = "multipart/form-data"),
+            (EmbedRequest = "application/json"),
+            (EmbedForm = "multipart/form-data"),
         ),
     ),
     responses(
@@ -285,7 +242,7 @@ pub async fn enrol(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     SubjectId(id): SubjectId,
-    ImageInput(EnrolInput(input)): ImageInput<EnrolInput>,
+    ImageInput(input): ImageInput<EmbedRequest>,
 ) -> Result<(StatusCode, Json<Enrolled>), ApiError> {
     let catalogue = state.catalogue()?;
     // Refused before the images are embedded: an unknown subject should not cost a forward pass.

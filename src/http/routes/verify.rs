@@ -12,13 +12,13 @@ use crate::model::distance::euclidean_vec;
 use crate::store::{check_id, StaleEmbeddings};
 
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{
-    check_threshold, image_list, parse_model, parse_threshold, required_image, Field, FieldKind, Form, FromUpload,
-    ImageInput, InputLimits,
-};
+use crate::http::extract::input::{image_list, parse_model, required_image, ImageInput, InputLimits};
+use crate::http::extract::input::{FieldKind, Form};
+use crate::http::extract::request::{image_request, FormPart, ImageRequest, Threshold};
 use crate::http::middleware::deadline::Deadline;
 use crate::http::middleware::observe::{record_decision, REJECTED, VERIFIED};
-use crate::http::openapi::document::{CatalogueImageErrors, ImageFile};
+use crate::http::openapi::contract::SubjectIdSchema;
+use crate::http::openapi::document::CatalogueImageErrors;
 use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 use crate::infer::Upload;
@@ -54,51 +54,40 @@ impl Aggregate {
     }
 }
 
-/// A candidate and its references, as JSON: either `references` (images) or `subject` (the id of an
-/// enrolled subject, whose images of the model are the references), exactly one of the two.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
-    /// The image to verify.
-    #[schema(value_type = ImageData, required = true)]
-    pub candidate: Option<ImageData>,
-    /// Images known to show the claimed identity (one or more; at most the per-request limit).
-    #[schema(min_items = 1, max_items = 32)]
-    pub references: Option<Vec<ImageData>>,
-    /// An enrolled subject instead of `references`: its images enrolled with the model are the references.
-    #[schema(example = "customer-42")]
-    pub subject: Option<String>,
-    /// How the per-reference distances are combined; `min` by default.
-    #[serde(default)]
-    pub aggregate: Aggregate,
-    /// The model to use (see `GET /info`); the service's default when absent.
-    #[schema(example = "mnist")]
-    pub model: Option<String>,
-    /// Overrides the model's calibrated threshold: verified when the aggregated distance is below it.
-    #[schema(minimum = 0.0, example = 0.5)]
-    pub threshold: Option<f32>,
+impl FormPart for Aggregate {
+    const KIND: FieldKind = FieldKind::Text;
+
+    fn take(form: &mut Form, name: &'static str) -> Result<Self, ApiError> {
+        form.text(name)
+            .map(|text| Self::parse(&text))
+            .unwrap_or(Ok(Self::default()))
+    }
 }
 
-/// A candidate and its references, as `multipart/form-data`: repeat the `references` part once per image,
-/// or send a `subject` field instead.
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the multipart form for OpenAPI; the extractor reads the parts.
-pub struct VerifyForm {
-    candidate: ImageFile,
-    #[schema(min_items = 1, max_items = 32, required = false)]
-    references: Vec<ImageFile>,
-    /// An enrolled subject's id instead of `references`.
-    #[schema(required = false)]
-    subject: String,
-    /// `min` (default) or `mean`.
-    #[schema(required = false)]
-    aggregate: Aggregate,
-    /// The model to use; the service's default when absent.
-    #[schema(required = false)]
-    model: String,
-    /// Overrides the model's calibrated threshold (a number >= 0).
-    #[schema(required = false, minimum = 0.0)]
-    threshold: f32,
+image_request! {
+    /// A candidate and its references: either `references` (images; in a form, one part per image) or
+    /// `subject` (the id of an enrolled subject, whose images of the model are the references), exactly
+    /// one of the two.
+    pub struct VerifyRequest / VerifyForm, exactly_one_of(references, subject) {
+        /// The image to verify.
+        #[schema(value_type = ImageData, required = true)]
+        pub candidate: Option<ImageData>,
+        /// Images known to show the claimed identity (one or more; at most the per-request limit).
+        #[schema(min_items = 1, max_items = 32)]
+        pub references: Option<Vec<ImageData>>,
+        /// An enrolled subject instead of `references`: its images enrolled with the model are the references.
+        #[schema(value_type = Option<SubjectIdSchema>, inline, example = "customer-42")]
+        pub subject: Option<String>,
+        /// How the per-reference distances are combined; `min` by default.
+        #[serde(default)]
+        pub aggregate: Aggregate,
+        /// The model to use (see `GET /info`); the service's default when absent.
+        #[schema(example = "mnist")]
+        pub model: Option<String>,
+        /// Overrides the model's calibrated threshold: verified when the aggregated distance is below it.
+        #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
+        pub threshold: Option<Threshold>,
+    }
 }
 
 /// The verdict, with the distances behind it.
@@ -149,79 +138,13 @@ pub struct VerifyInput {
     threshold: Option<f32>,
 }
 
-impl FromUpload for VerifyInput {
-    type Json = VerifyRequest;
-    const FIELDS: &'static [Field] = &[
-        Field {
-            name: "candidate",
-            kind: FieldKind::Image,
-        },
-        Field {
-            name: "references",
-            kind: FieldKind::Images,
-        },
-        Field {
-            name: "subject",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "aggregate",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "model",
-            kind: FieldKind::Text,
-        },
-        Field {
-            name: "threshold",
-            kind: FieldKind::Text,
-        },
-    ];
+impl ImageRequest for VerifyRequest {
+    type Input = VerifyInput;
 
-    fn from_json(json: VerifyRequest, limits: &InputLimits) -> Result<Self, ApiError> {
-        let candidate = required_image("candidate", json.candidate)?;
-        let references = image_list("references", json.references.unwrap_or_default(), limits)?;
-        Self::new(
-            candidate,
-            references,
-            json.subject,
-            json.aggregate,
-            parse_model(json.model),
-            check_threshold(json.threshold)?,
-        )
-    }
-
-    fn from_form(mut form: Form, _: &InputLimits) -> Result<Self, ApiError> {
-        let candidate = form.image("candidate")?;
-        let references = form.images("references");
-        let subject = form.text("subject");
-        let aggregate = form
-            .text("aggregate")
-            .map(|t| Aggregate::parse(&t))
-            .transpose()?
-            .unwrap_or_default();
-        let threshold = parse_threshold(form.text("threshold"))?;
-        Self::new(
-            candidate,
-            references,
-            subject,
-            aggregate,
-            parse_model(form.text("model")),
-            threshold,
-        )
-    }
-}
-
-impl VerifyInput {
-    fn new(
-        candidate: Upload,
-        references: Vec<Upload>,
-        subject: Option<String>,
-        aggregate: Aggregate,
-        model: Option<String>,
-        threshold: Option<f32>,
-    ) -> Result<Self, ApiError> {
-        let references = match (references.is_empty(), subject) {
+    fn validate(self, limits: &InputLimits) -> Result<VerifyInput, ApiError> {
+        let candidate = required_image("candidate", self.candidate)?;
+        let references = image_list("references", self.references.unwrap_or_default(), limits)?;
+        let references = match (references.is_empty(), self.subject) {
             (false, None) => References::Images(references),
             (true, Some(subject)) => {
                 check_id(&subject).map_err(|e| ApiError::InvalidId {
@@ -241,12 +164,12 @@ impl VerifyInput {
                 ))
             }
         };
-        Ok(Self {
+        Ok(VerifyInput {
             candidate,
             references,
-            aggregate,
-            model,
-            threshold,
+            aggregate: self.aggregate,
+            model: parse_model(self.model),
+            threshold: Threshold::check(self.threshold)?,
         })
     }
 }
@@ -277,7 +200,7 @@ impl VerifyInput {
 pub async fn verify(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
-    ImageInput(input): ImageInput<VerifyInput>,
+    ImageInput(input): ImageInput<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let model = state.model(input.model)?;
     let card = model.card();

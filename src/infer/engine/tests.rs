@@ -185,7 +185,7 @@ async fn the_bundled_model_gives_held_out_digits_the_same_distances_in_a_batch_o
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = root.join("models");
     let card = crate::model::store::read_card(&models.join("mnist")).unwrap();
-    let digits = crate::train::mnist::test_digits(&root.join("data/mnist")).unwrap();
+    let digits = crate::train::supervised::mnist::test_digits(&root.join("data/mnist")).unwrap();
     let images = digits
         .into_iter()
         .take(64)

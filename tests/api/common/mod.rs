@@ -269,7 +269,7 @@ pub fn b64(bytes: &[u8]) -> Value {
 pub fn test_digits() -> &'static [Vec<GrayImage>; 10] {
     static DIGITS: OnceLock<[Vec<GrayImage>; 10]> = OnceLock::new();
     DIGITS.get_or_init(|| {
-        let digits = simverify::train::mnist::test_digits(&repo_path("data/mnist"))
+        let digits = simverify::train::supervised::mnist::test_digits(&repo_path("data/mnist"))
             .expect("MNIST data is in data/mnist (scripts/setup puts it there)");
         let mut by_label: [Vec<GrayImage>; 10] = Default::default();
         for (image, label) in digits {

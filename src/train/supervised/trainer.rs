@@ -11,14 +11,14 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::augment::random_affine;
-use super::dataset::Dataset;
-use super::evaluate::{check_pairs, embed_all, evaluation_pairs, pair_distances};
-use super::loss::{contrastive, contrastive_all_pairs};
-use super::metrics::roc_auc;
-use super::pairs::{create_pairs, Pair};
 use crate::model::card::Architecture;
 use crate::model::distance::euclidean;
 use crate::model::EmbeddingNet;
+use crate::train::dataset::Dataset;
+use crate::train::evaluate::{check_pairs, embed_all, evaluation_pairs, pair_distances};
+use crate::train::loss::{contrastive, contrastive_all_pairs};
+use crate::train::metrics::roc_auc;
+use crate::train::pairs::{create_pairs, Pair};
 
 #[derive(Debug, Clone)]
 pub struct TrainConfig {

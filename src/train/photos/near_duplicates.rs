@@ -10,12 +10,12 @@ use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 use super::edits::{self, EditFamily};
-use super::hashes::{hash_distance, PerceptualHash};
-use super::metrics;
-use super::photos::Source;
+use super::sources::Source;
 use crate::model::card::{DetectorFigures, Preprocessing};
 use crate::model::EmbeddingNet;
 use crate::preprocess;
+use crate::train::hashes::{hash_distance, PerceptualHash};
+use crate::train::metrics;
 
 const EMBED_BATCH: usize = 256;
 

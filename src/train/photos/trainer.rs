@@ -12,15 +12,15 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Tensor};
 
 use super::edits;
-use super::loss::{contrastive_all_pairs, koleo, nt_xent};
-use super::metrics::{roc_auc, tar_at_far};
 use super::near_duplicates::{model_scores, EditedSet};
-use super::photos::Source;
+use super::sources::Source;
 use crate::model::card::{Architecture, Preprocessing};
 use crate::model::net::TRUNK_GROUP;
 use crate::model::pretrained::{self, PretrainedError};
 use crate::model::EmbeddingNet;
 use crate::preprocess;
+use crate::train::loss::{contrastive_all_pairs, koleo, nt_xent};
+use crate::train::metrics::{roc_auc, tar_at_far};
 
 /// Batches prepared ahead of the optimiser by each producer thread.
 const PREFETCH: usize = 2;

@@ -5,9 +5,9 @@ use std::path::Path;
 use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 
-use super::dataset::{split_indices, stratified_split, Dataset, Split};
 use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 use crate::preprocess;
+use crate::train::dataset::{split_indices, stratified_split, Dataset, Split};
 
 pub const IMAGES_FILE: &str = "images.idx3-ubyte";
 pub const LABELS_FILE: &str = "labels.idx1-ubyte";

@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::metrics::roc_curve;
-use super::plots::{plot_err, save_png};
-use super::self_supervised::Round;
+use super::trainer::Round;
 use crate::model::card::DetectorFigures;
+use crate::train::metrics::roc_curve;
+use crate::train::plots::{plot_err, save_png};
 
 /// One colour per detector, the model first.
 const COLORS: [RGBColor; 4] = [BLUE, RED, GREEN, MAGENTA];

@@ -9,17 +9,19 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Device;
 
-use super::calibrate::fit_platt;
 use super::edits::{self, EditFamily};
-use super::evaluate::figures;
-use super::hashes::PerceptualHash;
 use super::near_duplicates::{edited_set, hash_scores, model_scores, EditedSet, Scored};
-use super::photo_plots;
-use super::photos::{load_sources, split_key, split_sources, Source, SourceSplit};
-use super::self_supervised::{train_photos, PhotoLoss, PhotoTrainConfig};
-use super::{metrics, plots};
+use super::options::PhotoOptions;
+use super::plots as photo_plots;
+use super::sources::{load_sources, split_key, split_sources, Source, SourceSplit};
+use super::trainer::{train_photos, PhotoLoss, PhotoTrainConfig};
 use crate::model::card::*;
 use crate::model::{pretrained, save_model, EmbeddingNet};
+use crate::train::calibrate::fit_platt;
+use crate::train::evaluate::figures;
+use crate::train::hashes::PerceptualHash;
+use crate::train::model_name;
+use crate::train::{metrics, plots};
 
 /// Fractions of the sources held out; the split depends on each source's name and this seed only.
 pub const VALIDATION_FRACTION: f64 = 0.1;
@@ -128,6 +130,12 @@ pub fn frozen_trunk(
     pretrained::load_trunk(&vs, shape.variant, path)?;
     net.fold_batch_norm();
     Ok(Some((vs, net)))
+}
+
+/// Trains a photo model as `options` say and writes its directory; answers its card.
+pub fn train_photo_model(options: &PhotoOptions) -> Result<ModelCard> {
+    let (data, config) = options.configuration()?;
+    train_product_model(&data, &config, &options.out, &model_name(&options.out)?)
 }
 
 /// Trains, calibrates, measures and writes `out`; returns the card written.

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 
-use super::dataset::Dataset;
 use crate::model::card::Preprocessing;
 use crate::preprocess::{self, DecodeLimits};
+use crate::train::dataset::Dataset;
 
 const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"];
 

@@ -1,0 +1,97 @@
+//! The schema of a request's multipart form, derived from its JSON schema: the same fields and
+//! constraints, with what a form cannot say the way JSON does spelt the way a form says it.
+
+use serde_json::{json, Value};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
+
+use crate::http::extract::request::FormRequest;
+
+const IMAGE_DATA: &str = "#/components/schemas/ImageData";
+const IMAGE_FILE: &str = "#/components/schemas/ImageFile";
+
+/// `R`'s form: images are file parts (a list repeats its part), a list of short texts is one
+/// comma-separated part, nothing is `null` (an absent part is an absent value), unknown parts are refused,
+/// and "exactly one of" two fields is two closed objects under `anyOf`.
+pub(crate) fn form_schema<R: ToSchema + FormRequest>() -> RefOr<Schema> {
+    let mut schema = serde_json::to_value(R::schema()).expect("a schema serialises; this is a bug");
+    schema["description"] = json!(format!(
+        "`{}` as `multipart/form-data`: every image a file part (a list repeats its part, in order), every \
+         other field a text part.",
+        R::name()
+    ));
+    schema["additionalProperties"] = json!(false);
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for property in properties.values_mut() {
+            as_form_part(property);
+        }
+    }
+    if let Some((one, other)) = R::EXACTLY_ONE_OF {
+        schema = exactly_one_of(&schema, one, other);
+    }
+    serde_json::from_value(schema).expect("the form's schema is still one; this is a bug")
+}
+
+/// `property` without `null` among its values: `["number", "null"]` is a number, `oneOf: [{null}, X]` is X.
+pub(crate) fn without_null(property: &mut Value) {
+    if let Some(types) = property["type"].as_array() {
+        let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        if let [one] = kept.as_slice() {
+            property["type"] = one.clone();
+        }
+    }
+    if let Some(branches) = property["oneOf"].as_array() {
+        let kept: Vec<Value> = branches.iter().filter(|b| b["type"] != "null").cloned().collect();
+        if let [one] = kept.as_slice() {
+            let description = property.get("description").cloned();
+            *property = one.clone();
+            if let Some(description) = description {
+                property["description"] = description;
+            }
+        }
+    }
+}
+
+fn as_form_part(property: &mut Value) {
+    // Nothing is null in a form: an absent part is an absent value.
+    without_null(property);
+    if property["$ref"] == IMAGE_DATA {
+        property["$ref"] = json!(IMAGE_FILE);
+    }
+    if property["type"] == "array" && property["items"]["$ref"] == IMAGE_DATA {
+        property["items"] = json!({"$ref": IMAGE_FILE});
+    }
+    // A list of ids travels as one text part, the ids separated by commas.
+    if property["type"] == "array" && property["items"]["type"] == "string" {
+        if let Some(item) = property["items"]["pattern"].as_str() {
+            let item = item.trim_start_matches('^').trim_end_matches('$');
+            let most = property["maxItems"].as_u64().unwrap_or(1).max(1);
+            let pattern = format!("^{item}(?:,{item}){{0,{}}}$", most - 1);
+            let description = property.get("description").cloned();
+            *property = json!({"type": "string", "pattern": pattern});
+            if let Some(description) = description {
+                property["description"] = description;
+            }
+        }
+    }
+}
+
+/// Exactly one of the two, spelt as two whole closed objects (each without the other's field, so that no
+/// form matches both) under `anyOf`, which for disjoint branches means what `oneOf` means. Not `allOf` +
+/// `oneOf`: schemathesis builds multipart bodies from top-level properties only and sent both. Not
+/// `oneOf`: its generator checks "exactly one" with a validator that cannot read a file part
+/// (`Unsupported type: 'Binary'`); `anyOf` needs no such check.
+fn exactly_one_of(schema: &Value, one: &str, other: &str) -> Value {
+    let branch = |own: &str, left_out: &str| {
+        let mut branch = schema.clone();
+        if let Some(properties) = branch["properties"].as_object_mut() {
+            properties.remove(left_out);
+        }
+        let mut required: Vec<Value> = branch["required"].as_array().cloned().unwrap_or_default();
+        required.push(json!(own));
+        branch["required"] = json!(required);
+        branch
+    };
+    json!({"anyOf": [branch(one, other), branch(other, one)]})
+}
