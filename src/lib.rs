@@ -25,6 +25,8 @@
 //! - [`train`]: data sets, pair sampling, the contrastive loss, the training loop, evaluation and plots
 //!   (what only training runs is behind the `train` feature).
 
+#![warn(unreachable_pub)]
+
 pub mod client;
 pub mod config;
 pub mod dedup;
@@ -33,11 +35,12 @@ mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
-pub mod infer;
+mod infer;
 pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;
 pub mod reindex;
 mod store;
+#[cfg(feature = "train")]
 pub mod train;

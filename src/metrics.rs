@@ -13,47 +13,47 @@ use prometheus::{
 
 mod model;
 
-pub use model::ModelMetrics;
+pub(crate) use model::ModelMetrics;
 
 /// Cheap to clone: prometheus metrics are reference-counted handles onto shared state.
 #[derive(Clone)]
 pub struct Metrics {
     /// Owns every metric below; `render` walks it.
-    pub registry: Registry,
+    pub(crate) registry: Registry,
     /// Whole-request latency, labelled by the route template (never the raw path) and status code.
-    pub http_request_duration_seconds: HistogramVec,
+    pub(crate) http_request_duration_seconds: HistogramVec,
     /// By model: from submission to a worker taking the batch: the cost of batching and of a busy pool.
-    pub queue_wait_seconds: HistogramVec,
+    pub(crate) queue_wait_seconds: HistogramVec,
     /// By model: one forward pass over one batch, stacking and copying back included.
-    pub inference_duration_seconds: HistogramVec,
+    pub(crate) inference_duration_seconds: HistogramVec,
     /// By model: images per batch; shows whether the fill window actually fills batches.
-    pub batch_size: HistogramVec,
+    pub(crate) batch_size: HistogramVec,
     /// By model: the largest batch the queue sends, so that dashboards can draw batch fill as a ratio.
-    pub batch_size_limit: IntGaugeVec,
+    pub(crate) batch_size_limit: IntGaugeVec,
     /// By model: images admitted to the queue and not yet taken by a worker.
-    pub queue_depth: IntGaugeVec,
+    pub(crate) queue_depth: IntGaugeVec,
     /// The distances the service answers with, by model, route and decision: the drift signal.
-    pub distance: HistogramVec,
+    pub(crate) distance: HistogramVec,
     /// By model: the card's calibrated threshold, drawn over the distance distribution.
-    pub model_threshold: GaugeVec,
+    pub(crate) model_threshold: GaugeVec,
     /// Answers by model, route and decision (`match`/`no_match`, `verified`/`rejected`).
-    pub decisions_total: IntCounterVec,
+    pub(crate) decisions_total: IntCounterVec,
     /// Requests refused, by a stable reason code (overload, deadline, too large, ...).
-    pub rejected_total: IntCounterVec,
+    pub(crate) rejected_total: IntCounterVec,
     /// Decoding and preprocessing one image.
-    pub image_decode_duration_seconds: Histogram,
+    pub(crate) image_decode_duration_seconds: Histogram,
     /// The encoded size of each image received (uploaded, base64 or fetched), before decoding.
-    pub image_size_bytes: Histogram,
+    pub(crate) image_size_bytes: Histogram,
     /// Always 1 per loaded model; its labels say which weights run where.
-    pub model_info: IntGaugeVec,
+    pub(crate) model_info: IntGaugeVec,
     /// Requests let in, by API key name (names come from the key file: a small set, never the key).
-    pub requests_by_key_total: IntCounterVec,
+    pub(crate) requests_by_key_total: IntCounterVec,
     /// Enrolled images in the search index, by model (models come from the store: a small set).
-    pub enrolled_images: IntGaugeVec,
+    pub(crate) enrolled_images: IntGaugeVec,
     /// One catalogue search: the scan of a model's index, without decoding or embedding the query.
-    pub search_duration_seconds: Histogram,
+    pub(crate) search_duration_seconds: Histogram,
     /// Store operations that failed, by operation (`open`, `read`, `write`, `follow`).
-    pub store_errors_total: IntCounterVec,
+    pub(crate) store_errors_total: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -232,7 +232,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format (`text/plain; version=0.0.4`) of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -241,7 +241,7 @@ impl Metrics {
     }
 
     /// The `Content-Type` that goes with `render`'s output.
-    pub fn content_type(&self) -> &'static str {
+    pub(crate) fn content_type(&self) -> &'static str {
         prometheus::TEXT_FORMAT
     }
 }

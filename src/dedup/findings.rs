@@ -11,7 +11,7 @@ use crate::model::distance::{from_squared, squared_euclidean};
 
 /// One image of a cluster: a file (`path`) or an enrolled image (`subject` and `image`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Member {
+pub(crate) struct Member {
     /// The file, relative to the folder (`simverify dedup DIR`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -33,7 +33,7 @@ pub struct Member {
 
 /// Two members closer than the threshold, by their `path` (files) or `image` id (catalogue).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct NearPairOut {
+pub(crate) struct NearPairOut {
     pub a: String,
     pub b: String,
     pub distance: f32,
@@ -42,7 +42,7 @@ pub struct NearPairOut {
 
 /// One group of duplicates: the representative first.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DuplicateCluster {
+pub(crate) struct DuplicateCluster {
     pub size: usize,
     /// The representative's `path` or `image` id.
     pub representative: String,

@@ -27,8 +27,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-pub use findings::{DuplicateCluster, Member, NearPairOut};
-pub use pairs::Method;
+pub(crate) use findings::DuplicateCluster;
+pub(crate) use pairs::Method;
 
 use crate::config::ServeConfig;
 use crate::model::distance::{from_squared, squared_euclidean};

@@ -9,13 +9,14 @@
 //! - `problem/`: `ApiError` and the list of problem kinds;
 //! - `openapi/`: the OpenAPI document and its served, specialised copy.
 
-pub mod extract;
-pub mod middleware;
-pub mod openapi;
-pub mod problem;
-pub mod routes;
-pub mod server;
+pub(crate) mod extract;
+pub(crate) mod middleware;
+pub(crate) mod openapi;
+pub(crate) mod problem;
+pub(crate) mod routes;
+pub(crate) mod server;
 
+pub use problem::error::CODES;
 pub use server::app::App;
 pub use server::router::{openapi_spec, router, served_openapi_spec};
 pub use server::state::AppState;

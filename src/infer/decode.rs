@@ -29,14 +29,14 @@ pub(crate) type LocatedInput = (Vec<f32>, Placement);
 
 /// One image of a request, not yet decoded, with the name that errors about it use.
 #[derive(Debug)]
-pub struct Upload {
+pub(crate) struct Upload {
     /// `image_a`, `references[2]`, ...: what the caller sent it as.
     pub label: String,
     pub data: UploadData,
 }
 
 #[derive(Debug)]
-pub enum UploadData {
+pub(crate) enum UploadData {
     /// A multipart file part.
     Raw(Bytes),
     /// A JSON `base64` string, decoded on the blocking pool with the image.
@@ -46,7 +46,7 @@ pub enum UploadData {
 }
 
 impl Upload {
-    pub fn raw(label: String, bytes: Bytes) -> Self {
+    pub(crate) fn raw(label: String, bytes: Bytes) -> Self {
         Self {
             label,
             data: UploadData::Raw(bytes),
@@ -54,14 +54,14 @@ impl Upload {
     }
 
     /// A JSON image, in whichever form it came.
-    pub fn base64(label: String, text: String) -> Self {
+    pub(crate) fn base64(label: String, text: String) -> Self {
         Self {
             label,
             data: UploadData::Base64(text),
         }
     }
 
-    pub fn url(label: String, url: String) -> Self {
+    pub(crate) fn url(label: String, url: String) -> Self {
         Self {
             label,
             data: UploadData::Url(url),
@@ -102,7 +102,7 @@ pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
 
 /// Decodes and preprocesses images on tokio's blocking pool, at most `size` at once, with at most
 /// `max_waiting` more admitted to wait for a slot; fetches image URLs first when the server accepts them.
-pub struct DecodePool {
+pub(crate) struct DecodePool {
     permits: Arc<Semaphore>,
     /// Images admitted and not yet decoding (URL images while they are fetched included): bounded by
     /// `max_waiting`, so that a burst beyond what the decoders clear within a deadline is refused up
@@ -118,7 +118,7 @@ pub struct DecodePool {
 }
 
 impl DecodePool {
-    pub fn new(size: usize, max_waiting: usize, limits: DecodeLimits, metrics: Metrics) -> Self {
+    pub(crate) fn new(size: usize, max_waiting: usize, limits: DecodeLimits, metrics: Metrics) -> Self {
         let size = size.max(1);
         Self {
             permits: Arc::new(Semaphore::new(size)),
@@ -141,7 +141,7 @@ impl DecodePool {
     /// Model input for every image, in order; the first failing image (in order) is the error. Refused
     /// at once with `Overloaded` when the request's images would not fit in the wait for a decode slot,
     /// or would not be decoded well before `deadline`.
-    pub async fn preprocess(
+    pub(crate) async fn preprocess(
         &self,
         uploads: Vec<Upload>,
         pp: &Preprocessing,
@@ -153,7 +153,7 @@ impl DecodePool {
 
     /// As `preprocess`, and from the same decode (in full) each image's input for `located` with its
     /// [`Placement`].
-    pub async fn preprocess_placed(
+    pub(crate) async fn preprocess_placed(
         &self,
         uploads: Vec<Upload>,
         pp: &Preprocessing,

@@ -12,13 +12,13 @@ use std::io::Cursor;
 use crate::preprocess::Placement;
 
 /// Heatmap pixels on the longer side: enough to draw over a photo, small enough to travel as base64.
-pub const HEATMAP_SIDE: u32 = 64;
+pub(crate) const HEATMAP_SIDE: u32 = 64;
 
 /// Input pixels per feature-map cell (EfficientNet's total stride).
 const CELL: f32 = 32.0;
 
 /// One image's located contributions and where its input came from.
-pub struct Located {
+pub(crate) struct Located {
     /// `rows × cols × dim` floats, row by row: each cell's contribution to the embedding.
     pub cells: Vec<f32>,
     pub grid: (usize, usize),
@@ -28,7 +28,7 @@ pub struct Located {
 
 /// The part of an image that matches the other image.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Region {
+pub(crate) struct Region {
     /// `[x0, y0, x1, y1]` in the image's own pixels (after EXIF orientation), `x1`, `y1` exclusive.
     pub bbox: [u32; 4],
     /// The box's share of the image's area.
@@ -40,7 +40,13 @@ pub struct Region {
 /// The regions of `a` and `b` (with their embeddings `embedding_a`, `embedding_b`) that match each
 /// other; `level` (0 to 1) is how far from an image's least heat towards its peak a place must be to
 /// count as matching.
-pub fn explain(a: &Located, embedding_a: &[f32], b: &Located, embedding_b: &[f32], level: f32) -> (Region, Region) {
+pub(crate) fn explain(
+    a: &Located,
+    embedding_a: &[f32],
+    b: &Located,
+    embedding_b: &[f32],
+    level: f32,
+) -> (Region, Region) {
     (region(a, embedding_b, level), region(b, embedding_a, level))
 }
 

@@ -12,7 +12,7 @@
 mod backend;
 mod decode;
 mod engine;
-pub mod explain;
+pub(crate) mod explain;
 mod model;
 mod pace;
 mod queue;
@@ -24,9 +24,9 @@ use crate::model::DeviceSetting;
 use crate::preprocess::PreprocessError;
 
 pub(crate) use decode::decode_base64;
-pub use decode::{DecodePool, Upload, UploadData};
-pub use engine::Engine;
-pub use model::ModelHandle;
+pub(crate) use decode::{DecodePool, Upload, UploadData};
+pub(crate) use engine::Engine;
+pub(crate) use model::ModelHandle;
 
 /// Settings of the engine, filled from `config::ServeConfig`.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub enum InferError {
 /// Why the way from image sources to embeddings failed: an image (named as the caller sent it), the
 /// wait for a decode slot, or the engine.
 #[derive(Debug, thiserror::Error)]
-pub enum EmbedError {
+pub(crate) enum EmbedError {
     #[error("{field} is not valid base64: {reason}")]
     InvalidBase64 { field: String, reason: String },
     #[error("{field}: {error}")]

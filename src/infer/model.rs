@@ -12,32 +12,32 @@ use crate::preprocess::Placement;
 
 /// A loaded model and the decode pool its images go through.
 #[derive(Clone, Copy)]
-pub struct ModelHandle<'a> {
+pub(crate) struct ModelHandle<'a> {
     model: EngineModel<'a>,
     decoder: &'a DecodePool,
 }
 
 impl<'a> ModelHandle<'a> {
     /// `name` among `engine`'s models, or `UnknownModel` naming the loaded ones.
-    pub fn new(engine: &'a Engine, decoder: &'a DecodePool, name: &str) -> Result<Self, InferError> {
+    pub(crate) fn new(engine: &'a Engine, decoder: &'a DecodePool, name: &str) -> Result<Self, InferError> {
         Ok(Self {
             model: engine.model(name)?,
             decoder,
         })
     }
 
-    pub fn name(&self) -> &'a str {
+    pub(crate) fn name(&self) -> &'a str {
         &self.model.card().name
     }
 
-    pub fn card(&self) -> &'a ModelCard {
+    pub(crate) fn card(&self) -> &'a ModelCard {
         self.model.card()
     }
 
     /// One embedding per image, in order: admitted to the decode pool all together or refused at once,
     /// URLs fetched, decoded and preprocessed per the card, then embedded in one engine submission (so
     /// that a request's images travel in one batch), all by `deadline`.
-    pub async fn embed(&self, images: Vec<Upload>, deadline: Instant) -> Result<Vec<Vec<f32>>, EmbedError> {
+    pub(crate) async fn embed(&self, images: Vec<Upload>, deadline: Instant) -> Result<Vec<Vec<f32>>, EmbedError> {
         let count = images.len();
         let inputs = self
             .decoder
@@ -57,7 +57,7 @@ impl<'a> ModelHandle<'a> {
     /// decode, in full, so that places are in the image's own pixels; the contributions from a second
     /// pass at the card's `location_input` size): what `/compare` explains a match with. Only for a model
     /// whose card has a `location_input`.
-    pub async fn embed_located(
+    pub(crate) async fn embed_located(
         &self,
         images: Vec<Upload>,
         deadline: Instant,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Shared by a model's queue (which reads it) and its workers (which feed it).
 #[derive(Debug)]
-pub struct Pace {
+pub(super) struct Pace {
     /// Moving average of one batch's forward pass, in microseconds; 0 until the first batch.
     batch_micros: AtomicU64,
     max_batch_size: usize,
@@ -14,7 +14,7 @@ pub struct Pace {
 }
 
 impl Pace {
-    pub fn new(max_batch_size: usize, workers: usize) -> Self {
+    pub(super) fn new(max_batch_size: usize, workers: usize) -> Self {
         Self {
             batch_micros: AtomicU64::new(0),
             max_batch_size: max_batch_size.max(1),
@@ -24,7 +24,7 @@ impl Pace {
 
     /// Folds one batch's duration into the average (weight 1/8: smooth, yet follows a load change
     /// within a few dozen batches). Races between workers only lose a sample, which is harmless.
-    pub fn record(&self, took: Duration) {
+    pub(super) fn record(&self, took: Duration) {
         let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let old = self.batch_micros.load(Ordering::Relaxed);
         let new = if old == 0 { sample } else { old - old / 8 + sample / 8 };
@@ -33,7 +33,7 @@ impl Pace {
 
     /// How long until `queued` images have gone through the workers, in whole seconds (what a
     /// `Retry-After` header carries), never less than one.
-    pub fn retry_after(&self, queued: usize) -> Duration {
+    pub(super) fn retry_after(&self, queued: usize) -> Duration {
         // At least one round: a refused caller retrying sooner than one batch takes finds the same queue.
         let micros = self.drain_micros(queued.max(1));
         Duration::from_secs(micros.div_ceil(1_000_000).max(1))

@@ -14,19 +14,19 @@ use super::pace::Pace;
 use super::InferError;
 
 /// What a submission's caller receives: one embedding per image, in order.
-pub type Reply = Result<Vec<Vec<f32>>, InferError>;
+pub(super) type Reply = Result<Vec<Vec<f32>>, InferError>;
 
 /// When a batch leaves: as soon as it holds `max_batch_size` images, else `max_batch_wait` after
 /// its first entry arrived.
 #[derive(Debug, Clone, Copy)]
-pub struct BatchPolicy {
+pub(super) struct BatchPolicy {
     pub max_batch_size: usize,
     pub max_batch_wait: Duration,
 }
 
 /// One submission. Its images always travel in one batch, so that both images of a pair see the
 /// same worker and the same model state.
-pub struct Entry {
+pub(super) struct Entry {
     pub inputs: Vec<Vec<f32>>,
     /// Inputs at the card's `location_input` size, answered with their located contributions rather than
     /// embeddings.
@@ -40,28 +40,28 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn images(&self) -> usize {
+    pub(super) fn images(&self) -> usize {
         self.inputs.len()
     }
 
     /// The caller stopped waiting (its request was cancelled or timed out): computing is wasted work.
-    pub fn caller_gone(&self) -> bool {
+    pub(super) fn caller_gone(&self) -> bool {
         self.reply.is_closed()
     }
 
     /// Frees the entry's queue capacity: a worker has it now.
-    pub fn leave_queue(&mut self) {
+    pub(super) fn leave_queue(&mut self) {
         self.slot = None;
     }
 
-    pub fn answer(self, reply: Reply) {
+    pub(super) fn answer(self, reply: Reply) {
         // The caller may have gone since; then nobody wants the answer.
         let _ = self.reply.send(reply);
     }
 
     /// Answers and drops an entry that must not be computed (caller gone, deadline passed);
     /// hands back the others.
-    pub fn keep_if_wanted(self, now: Instant) -> Option<Entry> {
+    pub(super) fn keep_if_wanted(self, now: Instant) -> Option<Entry> {
         if self.caller_gone() {
             None
         } else if now >= self.deadline {
@@ -74,7 +74,7 @@ impl Entry {
 }
 
 /// Entries that one forward pass computes together.
-pub struct Batch {
+pub(super) struct Batch {
     pub entries: Vec<Entry>,
 }
 
@@ -93,7 +93,7 @@ impl Drop for QueueSlot {
 
 /// The submitting side of a model's queue; cheap to clone.
 #[derive(Clone)]
-pub struct Queue {
+pub(super) struct Queue {
     entries: mpsc::UnboundedSender<Entry>,
     /// One permit per image of capacity: the channel itself is unbounded, this bounds it.
     slots: Arc<Semaphore>,
@@ -105,7 +105,7 @@ pub struct Queue {
 
 impl Queue {
     /// A queue of `capacity` images; the receiver goes to [`assemble_batches`].
-    pub fn new(capacity: usize, depth: IntGauge, pace: Arc<Pace>) -> (Queue, mpsc::UnboundedReceiver<Entry>) {
+    pub(super) fn new(capacity: usize, depth: IntGauge, pace: Arc<Pace>) -> (Queue, mpsc::UnboundedReceiver<Entry>) {
         // Permits are taken as a u32 count, so that bounds the capacity too.
         let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let (entries, receiver) = mpsc::unbounded_channel();
@@ -120,12 +120,16 @@ impl Queue {
     }
 
     /// Enqueues `inputs` as one entry, or refuses at once when the queue lacks room for them.
-    pub fn submit(&self, inputs: Vec<Vec<f32>>, deadline: Instant) -> Result<oneshot::Receiver<Reply>, InferError> {
+    pub(super) fn submit(
+        &self,
+        inputs: Vec<Vec<f32>>,
+        deadline: Instant,
+    ) -> Result<oneshot::Receiver<Reply>, InferError> {
         self.enqueue(inputs, false, deadline)
     }
 
     /// Inputs at the card's `location_input` size, answered with their located contributions.
-    pub fn submit_with_locations(
+    pub(super) fn submit_with_locations(
         &self,
         inputs: Vec<Vec<f32>>,
         deadline: Instant,
@@ -167,7 +171,7 @@ impl Queue {
     }
 
     /// Images admitted and not yet taken by a worker.
-    pub fn queued(&self) -> usize {
+    pub(super) fn queued(&self) -> usize {
         self.capacity - self.slots.available_permits()
     }
 }
@@ -182,7 +186,7 @@ impl Queue {
 /// A batch is only opened once the hand-off to the workers has room: while every worker is busy,
 /// entries wait in the queue, where the next batch still gathers them, so batches grow with the
 /// load instead of being closed early and piling up.
-pub async fn assemble_batches(
+pub(super) async fn assemble_batches(
     mut entries: mpsc::UnboundedReceiver<Entry>,
     batches: mpsc::Sender<Batch>,
     policy: BatchPolicy,

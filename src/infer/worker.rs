@@ -15,7 +15,7 @@ use crate::metrics::ModelMetrics;
 use crate::model::ModelCard;
 
 /// What every worker of one model shares.
-pub struct WorkerSpec {
+pub(super) struct WorkerSpec {
     pub card: ModelCard,
     pub backend: Arc<dyn LoadBackend>,
     /// Images in the warm-up batch, so that allocations and kernel choices for real batch shapes
@@ -28,7 +28,7 @@ pub struct WorkerSpec {
 
 /// Starts `count` workers reading `batches`; returns once each has loaded its replica and run its
 /// warm-up batch, or with the first failure (the others then stop when `batches` closes).
-pub fn spawn_workers(spec: WorkerSpec, count: usize, batches: mpsc::Receiver<Batch>) -> Result<(), EngineError> {
+pub(super) fn spawn_workers(spec: WorkerSpec, count: usize, batches: mpsc::Receiver<Batch>) -> Result<(), EngineError> {
     // Workers take turns on one receiver: whoever holds the lock waits for the next batch.
     let batches = Arc::new(Mutex::new(batches));
     let spec = Arc::new(spec);

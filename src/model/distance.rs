@@ -1,12 +1,14 @@
 //! The Euclidean distance between embeddings, as the seed defines it, on tensors and on plain vectors.
 
+#[cfg(any(test, feature = "train"))]
 use tch::{Kind, Tensor};
 
 /// Keeps the square root differentiable where two embeddings coincide (the seed's `K.epsilon()`).
-pub const EPSILON: f64 = 1e-7;
+pub(crate) const EPSILON: f64 = 1e-7;
 
-/// Row-wise `sqrt(max(sum((a - b)^2), eps))` for two `[N, D]` batches; returns `[N]`.
-pub fn euclidean(a: &Tensor, b: &Tensor) -> Tensor {
+/// Row-wise `sqrt(max(sum((a - b)^2), eps))` for two `[N, D]` batches; returns `[N]` (training's loss).
+#[cfg(any(test, feature = "train"))]
+pub(crate) fn euclidean(a: &Tensor, b: &Tensor) -> Tensor {
     (a - b)
         .square()
         .sum_dim_intlist(1, false, Kind::Float)
@@ -15,7 +17,7 @@ pub fn euclidean(a: &Tensor, b: &Tensor) -> Tensor {
 }
 
 /// The same distance for two embeddings already copied out of libtorch.
-pub fn euclidean_vec(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn euclidean_vec(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(
         a.len(),
         b.len(),

@@ -13,7 +13,9 @@ use super::card::{Architecture, EFFICIENTNET_LITE, RESNET};
 use resnet::ResNet;
 use seed_cnn::SeedCnn;
 use trunk_embedding::TrunkEmbedding;
-pub use trunk_embedding::{TRUNK_GROUP, TRUNK_PREFIX};
+#[cfg(feature = "train")]
+pub(crate) use trunk_embedding::TRUNK_GROUP;
+pub(crate) use trunk_embedding::TRUNK_PREFIX;
 
 /// One branch of the Siamese pair; both branches share these weights, so one module embeds every image.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ const ROW_SHARE: f64 = 0.98;
 ///
 /// The border colour is the one at least three of the four corners share; rows and columns are then cut
 /// from each side while almost all of their pixels have that colour.
-pub fn content_box(image: &RgbImage) -> Option<(u32, u32, u32, u32)> {
+pub(super) fn content_box(image: &RgbImage) -> Option<(u32, u32, u32, u32)> {
     let (w, h) = image.dimensions();
     if w < 3 || h < 3 {
         return None;

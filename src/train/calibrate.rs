@@ -4,7 +4,7 @@ use crate::model::card::Calibration;
 
 /// Fits by Newton's method on the log-loss, with Platt's smoothed targets so that a perfectly
 /// separated set still gives finite coefficients.
-pub fn fit_platt(distances: &[f64], similar: &[bool]) -> Calibration {
+pub(crate) fn fit_platt(distances: &[f64], similar: &[bool]) -> Calibration {
     let positives = similar.iter().filter(|&&s| s).count() as f64;
     let negatives = similar.len() as f64 - positives;
     let (hi, lo) = ((positives + 1.0) / (positives + 2.0), 1.0 / (negatives + 2.0));

@@ -107,7 +107,7 @@ pub struct Split {
 
 /// Sample indices of the three parts of a split, each sorted.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SplitIndices {
+pub(crate) struct SplitIndices {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
     pub test: Vec<usize>,
@@ -117,7 +117,7 @@ pub struct SplitIndices {
 
 /// The fewest images a class needs to be split: two for each part, so that every part can pair two of
 /// its images.
-pub const MIN_CLASS_TO_SPLIT: usize = 6;
+pub(crate) const MIN_CLASS_TO_SPLIT: usize = 6;
 
 /// Splits every class the same way (stratified), deterministically for a `seed`.
 ///
@@ -125,7 +125,7 @@ pub const MIN_CLASS_TO_SPLIT: usize = 6;
 /// to validation, and the rest to training, with at least two in each part. A class of fewer than
 /// [`MIN_CLASS_TO_SPLIT`] images cannot give that: it goes whole to training (its images still serve as
 /// other classes' negatives) and is listed in `unsplit_classes`.
-pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: f64, seed: u64) -> SplitIndices {
+pub(crate) fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: f64, seed: u64) -> SplitIndices {
     let classes = labels.iter().max().map_or(0, |&m| m + 1);
     let mut groups = vec![Vec::new(); classes];
     for (i, &label) in labels.iter().enumerate() {
@@ -162,7 +162,7 @@ pub fn split_indices(labels: &[usize], test_fraction: f64, validation_fraction: 
 }
 
 /// `split_indices` applied to a data set.
-pub fn stratified_split(data: &Dataset, test_fraction: f64, validation_fraction: f64, seed: u64) -> Split {
+pub(crate) fn stratified_split(data: &Dataset, test_fraction: f64, validation_fraction: f64, seed: u64) -> Split {
     let parts = split_indices(&data.labels, test_fraction, validation_fraction, seed);
     Split {
         train: data.subset(&parts.train),

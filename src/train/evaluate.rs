@@ -13,17 +13,17 @@ use crate::model::distance::euclidean;
 use crate::model::EmbeddingNet;
 
 /// The seed's fixed decision threshold, reported for comparison.
-pub const SEED_THRESHOLD: f64 = 0.5;
+pub(crate) const SEED_THRESHOLD: f64 = 0.5;
 const EMBED_BATCH: i64 = 512;
 
 /// Evaluation pairs: balanced, one per positive, fixed by `seed` alone.
-pub fn evaluation_pairs(data: &Dataset, seed: u64) -> Vec<Pair> {
+pub(crate) fn evaluation_pairs(data: &Dataset, seed: u64) -> Vec<Pair> {
     create_pairs(&data.indices_by_class(), 1, &mut ChaCha8Rng::seed_from_u64(seed), false)
 }
 
 /// Refuses a split whose pairs cannot measure anything: ROC AUC, a threshold and a loss all need both
 /// similar and dissimilar pairs.
-pub fn check_pairs(split: &str, data: &Dataset, pairs: &[Pair]) -> anyhow::Result<()> {
+pub(crate) fn check_pairs(split: &str, data: &Dataset, pairs: &[Pair]) -> anyhow::Result<()> {
     let similar = pairs.iter().filter(|p| p.similar).count();
     anyhow::ensure!(
         similar > 0 && similar < pairs.len(),
@@ -39,7 +39,7 @@ pub fn check_pairs(split: &str, data: &Dataset, pairs: &[Pair]) -> anyhow::Resul
 }
 
 /// Embeddings `[N, D]` of every sample, in inference mode.
-pub fn embed_all(net: &EmbeddingNet, data: &Dataset, device: Device) -> Tensor {
+pub(crate) fn embed_all(net: &EmbeddingNet, data: &Dataset, device: Device) -> Tensor {
     tch::no_grad(|| {
         let chunks: Vec<Tensor> = data
             .images
@@ -52,7 +52,7 @@ pub fn embed_all(net: &EmbeddingNet, data: &Dataset, device: Device) -> Tensor {
 }
 
 /// Distances of `pairs` and whether each is similar.
-pub fn pair_distances(embeddings: &Tensor, pairs: &[Pair]) -> (Vec<f64>, Vec<bool>) {
+pub(crate) fn pair_distances(embeddings: &Tensor, pairs: &[Pair]) -> (Vec<f64>, Vec<bool>) {
     let index =
         |pick: fn(&Pair) -> usize| Tensor::from_slice(&pairs.iter().map(|p| pick(p) as i64).collect::<Vec<_>>());
     let a = embeddings.index_select(0, &index(|p| p.a));
@@ -63,7 +63,7 @@ pub fn pair_distances(embeddings: &Tensor, pairs: &[Pair]) -> (Vec<f64>, Vec<boo
 }
 
 /// Everything the card reports about one set of pairs, at the card's `threshold`.
-pub fn figures(distances: &[f64], similar: &[bool], threshold: f64, classes: String) -> PairFigures {
+pub(crate) fn figures(distances: &[f64], similar: &[bool], threshold: f64, classes: String) -> PairFigures {
     PairFigures {
         classes,
         pairs: distances.len(),

@@ -9,7 +9,7 @@ use crate::model::distance::EPSILON;
 /// With `positive_margin = 0` this is the seed's loss. A positive margin stops pulling similar pairs
 /// together once they are close enough, so each class keeps some spread instead of collapsing to a
 /// point, which leaves room in the embedding for classes never seen in training.
-pub fn contrastive(distance: &Tensor, similar: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
+pub(crate) fn contrastive(distance: &Tensor, similar: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
     let excess: Tensor = (distance - positive_margin).clamp_min(0.0);
     let positive: Tensor = similar * excess.square();
     let dissimilar: Tensor = similar.ones_like() - similar;
@@ -21,7 +21,7 @@ pub fn contrastive(distance: &Tensor, similar: &Tensor, margin: f64, positive_ma
 /// The same loss over every pair of a batch of embeddings `[N, D]` with class `labels` `[N]`:
 /// N(N−1)/2 pairs instead of N/2, most of them dissimilar, so the two kinds are averaged separately
 /// and weighted equally, as in the seed's balanced pairs.
-pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
+pub(crate) fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, positive_margin: f64) -> Tensor {
     let n = embeddings.size()[0];
     let options = (Kind::Float, embeddings.device());
     let diff = embeddings.unsqueeze(1) - embeddings.unsqueeze(0);
@@ -45,7 +45,7 @@ pub fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin: f64, 
 /// source: each view must pick out its partner among all `2B − 1` others, with cosine similarities
 /// divided by `temperature`. Every other view in the batch is a negative, and the softmax weights the
 /// hardest ones most, which is what lets a small batch teach a strict threshold.
-pub fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
+pub(crate) fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
     let n = embeddings.size()[0];
     assert!(n % 2 == 0, "two views per source; this is a bug");
     let z = embeddings
@@ -65,7 +65,7 @@ pub fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
 /// SSCD's entropy regulariser (Kozachenko–Leonenko): `−mean(log(distance to the nearest other view))` over
 /// `2B` unit-length embeddings, the partner view excluded. It spreads the embeddings over the sphere,
 /// which keeps unrelated images apart and the distance threshold meaningful.
-pub fn koleo(embeddings: &Tensor) -> Tensor {
+pub(crate) fn koleo(embeddings: &Tensor) -> Tensor {
     let n = embeddings.size()[0];
     let options = (Kind::Bool, embeddings.device());
     let half = n / 2;

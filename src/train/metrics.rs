@@ -4,7 +4,7 @@
 
 /// One point of the ROC curve: predicting "similar" for distances `< threshold` gives these rates.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RocPoint {
+pub(crate) struct RocPoint {
     pub threshold: f64,
     /// False accept rate: dissimilar pairs predicted similar.
     pub far: f64,
@@ -14,7 +14,7 @@ pub struct RocPoint {
 
 /// The ROC curve from the strictest threshold (accept nothing) to the loosest (accept everything).
 /// Tied distances move together, so each point is reachable by some threshold.
-pub fn roc_curve(distances: &[f64], similar: &[bool]) -> Vec<RocPoint> {
+pub(crate) fn roc_curve(distances: &[f64], similar: &[bool]) -> Vec<RocPoint> {
     let (positives, negatives) = counts(similar);
     let mut order: Vec<usize> = (0..distances.len()).collect();
     order.sort_by(|&i, &j| distances[i].total_cmp(&distances[j]));
@@ -49,7 +49,7 @@ pub fn roc_curve(distances: &[f64], similar: &[bool]) -> Vec<RocPoint> {
 
 /// Area under the ROC curve: the chance a random similar pair is closer than a random dissimilar one
 /// (ties count one half).
-pub fn roc_auc(distances: &[f64], similar: &[bool]) -> f64 {
+pub(crate) fn roc_auc(distances: &[f64], similar: &[bool]) -> f64 {
     let curve = roc_curve(distances, similar);
     curve
         .windows(2)
@@ -58,7 +58,7 @@ pub fn roc_auc(distances: &[f64], similar: &[bool]) -> f64 {
 }
 
 /// Equal error rate: where false accepts and false rejects are (closest to) equal, and its threshold.
-pub fn eer(distances: &[f64], similar: &[bool]) -> (f64, f64) {
+pub(crate) fn eer(distances: &[f64], similar: &[bool]) -> (f64, f64) {
     let curve = roc_curve(distances, similar);
     let best = curve
         .iter()
@@ -68,7 +68,7 @@ pub fn eer(distances: &[f64], similar: &[bool]) -> (f64, f64) {
 }
 
 /// Share of pairs classified correctly at `threshold`.
-pub fn accuracy_at(distances: &[f64], similar: &[bool], threshold: f64) -> f64 {
+pub(crate) fn accuracy_at(distances: &[f64], similar: &[bool], threshold: f64) -> f64 {
     let correct = distances
         .iter()
         .zip(similar)
@@ -78,7 +78,7 @@ pub fn accuracy_at(distances: &[f64], similar: &[bool], threshold: f64) -> f64 {
 }
 
 /// The threshold with the best accuracy; ties go to the first (strictest) one.
-pub fn best_accuracy_threshold(distances: &[f64], similar: &[bool]) -> f64 {
+pub(crate) fn best_accuracy_threshold(distances: &[f64], similar: &[bool]) -> f64 {
     let (positives, negatives) = counts(similar);
     let total = (positives + negatives) as f64;
     let accuracy = |p: &RocPoint| (p.tar * positives as f64 + (1.0 - p.far) * negatives as f64) / total;
@@ -92,7 +92,7 @@ pub fn best_accuracy_threshold(distances: &[f64], similar: &[bool]) -> f64 {
 }
 
 /// The highest true accept rate whose false accept rate does not exceed `far`.
-pub fn tar_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
+pub(crate) fn tar_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
     roc_curve(distances, similar)
         .iter()
         .filter(|p| p.far <= far)
@@ -102,7 +102,7 @@ pub fn tar_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
 
 /// The loosest threshold whose false accept rate does not exceed `far`: the strictest that an
 /// operator asking for that FAR would still accept.
-pub fn threshold_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
+pub(crate) fn threshold_at_far(distances: &[f64], similar: &[bool], far: f64) -> f64 {
     roc_curve(distances, similar)
         .iter()
         .filter(|p| p.far <= far)

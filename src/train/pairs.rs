@@ -5,7 +5,7 @@ use rand::Rng;
 
 /// Two sample indices and whether they share a class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pair {
+pub(crate) struct Pair {
     pub a: usize,
     pub b: usize,
     pub similar: bool,
@@ -18,7 +18,7 @@ pub struct Pair {
 /// With `negatives = 1` the set is balanced, as in the seed. When `shuffle` is given, each class's
 /// samples are shuffled first: training draws fresh pairs every epoch, while evaluation passes `false`
 /// and a fixed seed for the negatives.
-pub fn create_pairs<R: Rng>(by_class: &[Vec<usize>], negatives: usize, rng: &mut R, shuffle: bool) -> Vec<Pair> {
+pub(crate) fn create_pairs<R: Rng>(by_class: &[Vec<usize>], negatives: usize, rng: &mut R, shuffle: bool) -> Vec<Pair> {
     let mut groups: Vec<Vec<usize>> = by_class.iter().filter(|g| !g.is_empty()).cloned().collect();
     if groups.len() < 2 {
         return Vec::new();

@@ -60,7 +60,7 @@ fn finish_with_marker<'a, 'b: 'a>(
 }
 
 /// Training and validation loss per epoch, with the kept epoch marked.
-pub fn loss_curves(path: &Path, history: &[EpochStats], best_epoch: usize) -> Result<()> {
+pub(crate) fn loss_curves(path: &Path, history: &[EpochStats], best_epoch: usize) -> Result<()> {
     save_png(path, SIZE, |root| {
         let top = history
             .iter()
@@ -104,7 +104,7 @@ pub fn loss_curves(path: &Path, history: &[EpochStats], best_epoch: usize) -> Re
 }
 
 /// Histograms of similar and dissimilar test distances, with the decision threshold drawn.
-pub fn distance_histogram(path: &Path, distances: &[f64], similar: &[bool], threshold: f64) -> Result<()> {
+pub(crate) fn distance_histogram(path: &Path, distances: &[f64], similar: &[bool], threshold: f64) -> Result<()> {
     const BINS: usize = 60;
     let top_d = distances.iter().copied().fold(threshold, f64::max) * 1.05;
     let width = top_d / BINS as f64;
@@ -154,7 +154,7 @@ pub fn distance_histogram(path: &Path, distances: &[f64], similar: &[bool], thre
 }
 
 /// The ROC curve of the test pairs.
-pub fn roc(path: &Path, distances: &[f64], similar: &[bool], auc: f64) -> Result<()> {
+pub(crate) fn roc(path: &Path, distances: &[f64], similar: &[bool], auc: f64) -> Result<()> {
     let curve = roc_curve(distances, similar);
     save_png(path, (600, 600), |root| {
         let mut chart = ChartBuilder::on(&root)
@@ -185,7 +185,7 @@ pub fn roc(path: &Path, distances: &[f64], similar: &[bool], auc: f64) -> Result
 
 /// A grid of test pairs side by side with their distance and the decision, as the seed's
 /// `visualize_results` shows; wrong decisions are captioned in red.
-pub fn pair_grid(path: &Path, images: &Tensor, pairs: &[Pair], distances: &[f64], threshold: f64) -> Result<()> {
+pub(crate) fn pair_grid(path: &Path, images: &Tensor, pairs: &[Pair], distances: &[f64], threshold: f64) -> Result<()> {
     const COLS: usize = 4;
     const ROWS: usize = 5;
     const SCALE: i32 = 4;

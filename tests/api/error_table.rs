@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use simverify::http::problem::error::CODES;
+use simverify::http::CODES;
 
 /// `(code, status)` for every code the README's "### Errors" table lists. A row names one status for
 /// all its codes, or one status per code, in order (`404, 405 | not_found, method_not_allowed`).

@@ -12,7 +12,7 @@ use crate::infer::Upload;
 // `untagged` shapes the schema (one of the two objects); `try_from` reads it, so that a wrong shape gets
 // a clear message rather than serde's "did not match any variant".
 #[serde(untagged, try_from = "ImageFields")]
-pub enum ImageData {
+pub(crate) enum ImageData {
     Base64(ImageBase64),
     Url(ImageUrl),
     /// A multipart file part: never read from JSON, hence not in its schema.
@@ -23,7 +23,7 @@ pub enum ImageData {
 /// An image as base64.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImageBase64 {
+pub(crate) struct ImageBase64 {
     /// The image file (PNG, JPEG, WebP, GIF or BMP), base64-encoded with the standard alphabet; padding is
     /// optional and a `data:image/...;base64,` prefix is accepted.
     // The example is a whole 1x1 grey PNG, so that a client trying it gets an answer, not an error.
@@ -39,7 +39,7 @@ pub struct ImageBase64 {
 /// An image by URL.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImageUrl {
+pub(crate) struct ImageUrl {
     /// An http or https URL of the image file, fetched by the service when it runs with
     /// `--allow-url-inputs`: public addresses and allowed ports only, at most 3 redirects, within the
     /// body limit and the fetch timeout. The format is read from the bytes, as for uploads.
@@ -69,7 +69,7 @@ impl TryFrom<ImageFields> for ImageData {
 
 impl ImageData {
     /// The image as the embedding service takes it, named `label` in any error about it.
-    pub fn into_upload(self, label: String) -> Upload {
+    pub(crate) fn into_upload(self, label: String) -> Upload {
         match self {
             ImageData::Base64(image) => Upload::base64(label, image.base64),
             ImageData::Url(image) => Upload::url(label, image.url),

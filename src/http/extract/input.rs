@@ -16,17 +16,17 @@ use crate::http::server::state::AppState;
 use crate::infer::Upload;
 
 /// The checked input of the request `R`, whichever form it came in.
-pub struct ImageInput<R: ImageRequest>(pub R::Input);
+pub(crate) struct ImageInput<R: ImageRequest>(pub R::Input);
 
 /// A multipart field a request accepts.
 #[derive(Debug, Clone, Copy)]
-pub struct Field {
+pub(crate) struct Field {
     pub name: &'static str,
     pub kind: FieldKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldKind {
+pub(crate) enum FieldKind {
     /// One image file.
     Image,
     /// Repeated image files, in order; at most `max_images`.
@@ -40,13 +40,13 @@ const MAX_TEXT_FIELD: usize = 1024;
 
 /// Bounds on what one request may carry, beyond the body limit.
 #[derive(Debug, Clone, Copy)]
-pub struct InputLimits {
+pub(crate) struct InputLimits {
     pub max_images: usize,
 }
 
 impl InputLimits {
     /// Refuses a list of more than `max_images`.
-    pub fn check_count(&self, count: usize) -> Result<(), ApiError> {
+    pub(crate) fn check_count(&self, count: usize) -> Result<(), ApiError> {
         if count > self.max_images {
             return Err(ApiError::TooManyImages {
                 count,
@@ -59,23 +59,23 @@ impl InputLimits {
 
 /// The multipart fields of one request, by name.
 #[derive(Debug, Default)]
-pub struct Form {
+pub(crate) struct Form {
     images: HashMap<&'static str, Vec<Bytes>>,
     text: HashMap<&'static str, String>,
 }
 
 impl Form {
     /// The single file part `name`, if it came.
-    pub fn file(&mut self, name: &str) -> Option<Bytes> {
+    pub(crate) fn file(&mut self, name: &str) -> Option<Bytes> {
         self.images.remove(name).and_then(|mut parts| parts.pop())
     }
 
     /// The repeated file parts `name`, in the order sent; empty when none came.
-    pub fn files(&mut self, name: &str) -> Vec<Bytes> {
+    pub(crate) fn files(&mut self, name: &str) -> Vec<Bytes> {
         self.images.remove(name).unwrap_or_default()
     }
 
-    pub fn text(&mut self, name: &str) -> Option<String> {
+    pub(crate) fn text(&mut self, name: &str) -> Option<String> {
         self.text.remove(name)
     }
 }
@@ -206,14 +206,14 @@ fn truncate(s: &str, max_chars: usize) -> String {
 }
 
 /// A JSON image field that must be there.
-pub fn required_image(name: &str, image: Option<ImageData>) -> Result<Upload, ApiError> {
+pub(crate) fn required_image(name: &str, image: Option<ImageData>) -> Result<Upload, ApiError> {
     image
         .map(|image| image.into_upload(name.to_string()))
         .ok_or_else(|| ApiError::MissingImage(format!("the {name} image is missing")))
 }
 
 /// A JSON image list, labelled `name[i]`, within the per-request limit.
-pub fn image_list(name: &str, images: Vec<ImageData>, limits: &InputLimits) -> Result<Vec<Upload>, ApiError> {
+pub(crate) fn image_list(name: &str, images: Vec<ImageData>, limits: &InputLimits) -> Result<Vec<Upload>, ApiError> {
     limits.check_count(images.len())?;
     Ok(images
         .into_iter()
@@ -223,7 +223,7 @@ pub fn image_list(name: &str, images: Vec<ImageData>, limits: &InputLimits) -> R
 }
 
 /// A threshold override: any finite number >= 0 (distances are never negative).
-pub fn check_threshold(threshold: Option<f32>) -> Result<Option<f32>, ApiError> {
+pub(crate) fn check_threshold(threshold: Option<f32>) -> Result<Option<f32>, ApiError> {
     match threshold {
         Some(t) if !t.is_finite() || t < 0.0 => Err(ApiError::InvalidThreshold(t.to_string())),
         other => Ok(other),
@@ -231,7 +231,7 @@ pub fn check_threshold(threshold: Option<f32>) -> Result<Option<f32>, ApiError> 
 }
 
 /// A requested model name; an empty or blank one means the default, in either form.
-pub fn parse_model(text: Option<String>) -> Option<String> {
+pub(crate) fn parse_model(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 

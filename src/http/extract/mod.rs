@@ -2,8 +2,8 @@
 //! of an image, optional JSON bodies, counts, and the bytes `--keep-images` keeps.
 
 pub(crate) mod count;
-pub mod images;
-pub mod input;
+pub(crate) mod images;
+pub(crate) mod input;
 pub(crate) mod json;
 pub(crate) mod kept;
 pub(crate) mod request;

@@ -144,15 +144,15 @@ impl FormPart for Option<Threshold> {
 macro_rules! image_request {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident / $form:ident $(, exactly_one_of($one:ident, $other:ident))? {
-            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        $vis:vis struct $name:ident / $form:ident $(, exactly_one_of($one:ident, $other:ident))? {
+            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty ),* $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
         #[serde(deny_unknown_fields)]
-        pub struct $name {
-            $( $(#[$field_meta])* pub $field: $ty, )*
+        $vis struct $name {
+            $( $(#[$field_meta])* $field_vis $field: $ty, )*
         }
 
         impl $crate::http::extract::request::FormRequest for $name {
@@ -175,7 +175,7 @@ macro_rules! image_request {
         }
 
         #[doc = concat!("`", stringify!($name), "` as `multipart/form-data`; its schema is derived from the JSON one.")]
-        pub struct $form;
+        $vis struct $form;
 
         impl utoipa::PartialSchema for $form {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -192,8 +192,10 @@ macro_rules! image_request {
                 schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
             ) {
                 use $crate::http::openapi::document::ImageFile;
-                use utoipa::{PartialSchema, ToSchema};
-                schemas.push((ImageFile::name().into(), ImageFile::schema()));
+                schemas.push((
+                    <ImageFile as utoipa::ToSchema>::name().into(),
+                    <ImageFile as utoipa::PartialSchema>::schema(),
+                ));
             }
         }
     };

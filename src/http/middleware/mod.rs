@@ -6,5 +6,5 @@ pub(crate) mod auth;
 pub(crate) mod body_timeout;
 pub(crate) mod deadline;
 pub(crate) mod observe;
-pub mod request_id;
+pub(crate) mod request_id;
 pub(crate) mod shape;

@@ -14,10 +14,10 @@ use crate::http::server::request_model;
 use crate::http::server::state::AppState;
 
 /// Decision labels: the only values the `decision` label takes.
-pub const MATCH: &str = "match";
-pub const NO_MATCH: &str = "no_match";
-pub const VERIFIED: &str = "verified";
-pub const REJECTED: &str = "rejected";
+pub(crate) const MATCH: &str = "match";
+pub(crate) const NO_MATCH: &str = "no_match";
+pub(crate) const VERIFIED: &str = "verified";
+pub(crate) const REJECTED: &str = "rejected";
 
 /// The route label of a request that matched no route: raw paths would let callers mint series.
 const UNMATCHED: &str = "unmatched";
@@ -25,7 +25,7 @@ const UNMATCHED: &str = "unmatched";
 /// Times every request, counts every refusal, and logs one line per request (request id, method, route,
 /// status, latency, model). Must run inside the router (`Router::layer`), where the matched route
 /// template is known, and inside `request_id::scope`.
-pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -62,7 +62,13 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
 
 /// Counts a decision and records its distance, by model: the distribution operators watch for drift.
 /// `model` is a loaded model's name, so the label stays bounded.
-pub fn record_decision(metrics: &Metrics, model: &str, route: &'static str, decision: &'static str, distance: f32) {
+pub(crate) fn record_decision(
+    metrics: &Metrics,
+    model: &str,
+    route: &'static str,
+    decision: &'static str,
+    distance: f32,
+) {
     metrics
         .decisions_total
         .with_label_values(&[model, route, decision])

@@ -6,7 +6,7 @@ use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
 
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest caller-supplied id kept; longer or odd ones are replaced by a fresh UUID.
 const MAX_ID_LEN: usize = 128;
@@ -17,13 +17,13 @@ tokio::task_local! {
 }
 
 /// The id of the request being handled, when called inside `scope`.
-pub fn current() -> Option<String> {
+pub(crate) fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 /// Drops a caller-supplied id that could mangle logs (control characters, quotes, kilobytes), so that
 /// the set-request-id layer that runs next replaces it.
-pub async fn sanitize(mut req: Request, next: Next) -> Response {
+pub(crate) async fn sanitize(mut req: Request, next: Next) -> Response {
     let sane = req.headers().get(&X_REQUEST_ID).map(|v| {
         let v = v.as_bytes();
         !v.is_empty() && v.len() <= MAX_ID_LEN && v.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
@@ -35,7 +35,7 @@ pub async fn sanitize(mut req: Request, next: Next) -> Response {
 }
 
 /// Runs the rest of the stack with the request id in scope (after the set-request-id layer).
-pub async fn scope(req: Request, next: Next) -> Response {
+pub(crate) async fn scope(req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&X_REQUEST_ID)

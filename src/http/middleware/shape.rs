@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::http::problem::error::{ApiError, ProblemCode};
 use crate::http::server::state::AppState;
 
-pub async fn ensure_problem(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn ensure_problem(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();

@@ -36,16 +36,16 @@ use crate::http::problem::error::{Problem, CODES, PROBLEM_JSON};
         (name = "operations", description = "Health, readiness, model information and metrics."),
     ),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// An image file inside a multipart form.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
 #[allow(dead_code)] // Only describes a multipart part.
-pub struct ImageFile(Vec<u8>);
+pub(crate) struct ImageFile(Vec<u8>);
 
 /// The error answers of an endpoint that reads images and runs a model.
-pub struct ImageErrors;
+pub(crate) struct ImageErrors;
 
 impl IntoResponses for ImageErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -97,7 +97,7 @@ const CATALOGUE_CODES: &[&str] = &[
 
 /// The error answers of an endpoint that reads images, runs a model and uses the subject catalogue
 /// (enrol, verify, search).
-pub struct CatalogueImageErrors;
+pub(crate) struct CatalogueImageErrors;
 
 impl IntoResponses for CatalogueImageErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -146,7 +146,7 @@ impl IntoResponses for CatalogueImageErrors {
 }
 
 /// The error answers of the subject endpoints that read no image.
-pub struct SubjectErrors;
+pub(crate) struct SubjectErrors;
 
 impl IntoResponses for SubjectErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -186,7 +186,7 @@ impl IntoResponses for SubjectErrors {
 }
 
 /// The error answers of `POST /duplicates`: a JSON body, a model, the catalogue; no image.
-pub struct DuplicatesErrors;
+pub(crate) struct DuplicatesErrors;
 
 impl IntoResponses for DuplicatesErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -228,7 +228,7 @@ impl IntoResponses for DuplicatesErrors {
 }
 
 /// The error answers of an endpoint that needs the models loaded but reads no input.
-pub struct NotReadyErrors;
+pub(crate) struct NotReadyErrors;
 
 impl IntoResponses for NotReadyErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -284,7 +284,7 @@ const OPEN_PATHS: &[&str] = &["/health", "/ready"];
 
 /// Documents the API keys: the two ways to send one, required on every operation but the probes, and
 /// the 401 they can answer. Applied to the assembled document so that no route can be left out.
-pub fn document_api_keys(api: &mut utoipa::openapi::OpenApi) {
+pub(crate) fn document_api_keys(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     components.add_security_scheme(
@@ -321,6 +321,6 @@ pub fn document_api_keys(api: &mut utoipa::openapi::OpenApi) {
 }
 
 /// Serves the document at `/openapi.json` and Swagger UI at `/docs` (assets compiled in: no network).
-pub fn docs_router<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
+pub(crate) fn docs_router<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
     SwaggerUi::new("/docs").url("/openapi.json", api).into()
 }

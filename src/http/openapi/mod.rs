@@ -2,5 +2,5 @@
 //! specialised to the running server.
 
 pub(crate) mod contract;
-pub mod document;
+pub(crate) mod document;
 pub(crate) mod form_schema;

@@ -18,17 +18,17 @@ use crate::http::middleware::request_id;
 use crate::http::problem::problem_kind::problem_kinds;
 
 /// The media type of every error answer (RFC 9457).
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The challenge of a 401 (RFC 6750): a bearer token, which `x-api-key` may carry as well.
-pub const WWW_AUTHENTICATE: &str = "Bearer realm=\"simverify\"";
+pub(crate) const WWW_AUTHENTICATE: &str = "Bearer realm=\"simverify\"";
 
 /// Longest `detail`, so that an error quoting a hostile input cannot grow the answer or the log.
 const MAX_DETAIL_CHARS: usize = 500;
 
 /// An error answer (RFC 9457 problem details), the same shape for every endpoint and status.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// A URI naming the kind of problem: `urn:simverify:problem:<code>`.
     #[serde(rename = "type")]
     #[schema(example = "urn:simverify:problem:unknown_model")]
@@ -52,11 +52,11 @@ pub struct Problem {
 
 /// The stable code of an error answer, attached to the response so that middleware can count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProblemCode(pub &'static str);
+pub(crate) struct ProblemCode(pub &'static str);
 
 /// Everything a request can fail with. Variants carry what the `detail` needs, never more.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("the multipart body cannot be read: {0}")]
@@ -186,7 +186,7 @@ problem_kinds! {
 
 impl ApiError {
     /// The kind of problem: its code, status and title. Exhaustive, so that a new variant needs one.
-    pub fn kind(&self) -> ProblemKind {
+    pub(crate) fn kind(&self) -> ProblemKind {
         match self {
             Self::MalformedJson(_) => ProblemKind::MalformedJson,
             Self::MalformedMultipart(_) => ProblemKind::MalformedMultipart,
@@ -228,16 +228,16 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         self.kind().code()
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.kind().status()).expect("every ProblemKind has a valid status; this is a bug")
     }
 
     /// The human-readable detail, bounded: it may quote what the caller sent (a model name, a JSON key).
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         let detail = self.to_string();
         match detail.char_indices().nth(MAX_DETAIL_CHARS) {
             Some((cut, _)) => format!("{}...", &detail[..cut]),
@@ -260,7 +260,7 @@ impl ApiError {
     }
 
     /// The error a failed image decode becomes, naming the image (`image_a`, `references[2]`, ...).
-    pub fn from_preprocess(field: &str, err: PreprocessError) -> Self {
+    pub(crate) fn from_preprocess(field: &str, err: PreprocessError) -> Self {
         let field = field.to_string();
         match err {
             PreprocessError::Empty => Self::EmptyImage { field },

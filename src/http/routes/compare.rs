@@ -21,29 +21,29 @@ use base64::Engine as _;
 
 image_request! {
     /// Two images to compare.
-    pub struct CompareRequest / CompareForm {
+    pub(crate) struct CompareRequest / CompareForm {
         /// The first image.
         #[schema(value_type = ImageData, required = true)]
-        pub image_a: Option<ImageData>,
+        pub(crate) image_a: Option<ImageData>,
         /// The second image.
         #[schema(value_type = ImageData, required = true)]
-        pub image_b: Option<ImageData>,
+        pub(crate) image_b: Option<ImageData>,
         /// The model to use (see `GET /info`); the service's default when absent.
         #[schema(example = "mnist")]
-        pub model: Option<String>,
+        pub(crate) model: Option<String>,
         /// Overrides the model's calibrated threshold: the images match when their distance is below it.
         #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
-        pub threshold: Option<Threshold>,
+        pub(crate) threshold: Option<Threshold>,
         /// Also say where the images match (`explain` in the answer), where the model can: models with a
         /// pretrained trunk (`GET /info` lists `explains`); others answer without it.
         #[schema(example = false)]
-        pub explain: Option<bool>,
+        pub(crate) explain: Option<bool>,
     }
 }
 
 /// The answer: how far apart the two images are, and whether that makes them a match.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CompareResponse {
+pub(crate) struct CompareResponse {
     /// Euclidean distance between the two embeddings (0 = identical).
     #[schema(example = 0.12)]
     pub distance: f32,
@@ -66,14 +66,14 @@ pub struct CompareResponse {
 
 /// Where each image matches the other.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Explanation {
+pub(crate) struct Explanation {
     pub image_a: MatchRegion,
     pub image_b: MatchRegion,
 }
 
 /// The region of one image that matches the other, from the network's last feature map.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MatchRegion {
+pub(crate) struct MatchRegion {
     /// `[x0, y0, x1, y1]` in this image's own pixels (after EXIF orientation); `x1` and `y1` exclusive.
     #[serde(rename = "box")]
     #[schema(example = json!([40, 30, 360, 270]))]
@@ -90,7 +90,7 @@ pub struct MatchRegion {
 }
 
 /// A compare request, checked.
-pub struct CompareInput {
+pub(crate) struct CompareInput {
     images: [Upload; 2],
     model: Option<String>,
     threshold: Option<f32>,
@@ -135,7 +135,7 @@ impl ImageRequest for CompareRequest {
         ImageErrors,
     ),
 )]
-pub async fn compare(
+pub(crate) async fn compare(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<CompareRequest>,

@@ -36,7 +36,7 @@ const MAX_PAGE: u64 = 1_000_000;
 /// A duplicate search over the enrolled images; every field is optional, and so is the body.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DuplicatesRequest {
+pub(crate) struct DuplicatesRequest {
     /// The model whose enrolled images are searched (see `GET /info`); the service's default when absent.
     #[schema(example = "product")]
     pub model: Option<String>,
@@ -63,7 +63,7 @@ pub struct DuplicatesRequest {
 
 /// A page of duplicate clusters, largest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DuplicatesResponse {
+pub(crate) struct DuplicatesResponse {
     #[schema(example = "product")]
     pub model: String,
     /// The threshold used: the request's, else the model's calibrated one.
@@ -106,7 +106,7 @@ pub struct DuplicatesResponse {
         DuplicatesErrors,
     ),
 )]
-pub async fn duplicates(
+pub(crate) async fn duplicates(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

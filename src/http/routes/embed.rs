@@ -16,20 +16,20 @@ use crate::infer::Upload;
 
 image_request! {
     /// Images to embed.
-    pub struct EmbedRequest / EmbedForm {
+    pub(crate) struct EmbedRequest / EmbedForm {
         /// One or more images (at most the service's per-request limit, 32 by default).
         #[serde(default)]
         #[schema(required = true, min_items = 1, max_items = 32)]
-        pub images: Vec<ImageData>,
+        pub(crate) images: Vec<ImageData>,
         /// The model to use (see `GET /info`); the service's default when absent.
         #[schema(example = "mnist")]
-        pub model: Option<String>,
+        pub(crate) model: Option<String>,
     }
 }
 
 /// One embedding per image, in the order the images were sent.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EmbedResponse {
+pub(crate) struct EmbedResponse {
     /// The model that answered.
     #[schema(example = "mnist")]
     pub model: String,
@@ -42,7 +42,7 @@ pub struct EmbedResponse {
     pub embeddings: Vec<Vec<f32>>,
 }
 
-pub struct EmbedInput {
+pub(crate) struct EmbedInput {
     pub(crate) images: Vec<Upload>,
     pub(crate) model: Option<String>,
 }
@@ -84,7 +84,7 @@ impl ImageRequest for EmbedRequest {
         ImageErrors,
     ),
 )]
-pub async fn embed(
+pub(crate) async fn embed(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<EmbedRequest>,

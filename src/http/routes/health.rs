@@ -11,14 +11,14 @@ use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// Always `ok`.
     #[schema(example = "ok")]
     pub status: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Ready {
+pub(crate) struct Ready {
     /// Always `ready`.
     #[schema(example = "ready")]
     pub status: String,
@@ -36,7 +36,7 @@ pub struct Ready {
     tag = "operations",
     responses((status = 200, description = "The process is alive.", body = Health)),
 )]
-pub async fn health() -> Json<Health> {
+pub(crate) async fn health() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
@@ -53,7 +53,7 @@ pub async fn health() -> Json<Health> {
         NotReadyErrors,
     ),
 )]
-pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     if state.is_draining() {
         return Err(ApiError::ShuttingDown);
     }

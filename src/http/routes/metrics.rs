@@ -15,7 +15,7 @@ use crate::http::server::state::AppState;
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format.", body = String, content_type = "text/plain")),
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = state.metrics();
     ([(header::CONTENT_TYPE, metrics.content_type())], metrics.render())
 }

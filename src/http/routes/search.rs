@@ -23,39 +23,39 @@ use crate::http::server::state::AppState;
 use crate::infer::Upload;
 
 /// Answers when the request does not say how many.
-pub const DEFAULT_K: usize = 10;
+pub(crate) const DEFAULT_K: usize = 10;
 /// The most answers one search returns.
-pub const MAX_K: usize = 100;
+pub(crate) const MAX_K: usize = 100;
 /// The most subjects a filter may name.
-pub const MAX_FILTER_SUBJECTS: usize = 1000;
+pub(crate) const MAX_FILTER_SUBJECTS: usize = 1000;
 
 image_request! {
     /// A search.
-    pub struct SearchRequest / SearchForm {
+    pub(crate) struct SearchRequest / SearchForm {
         /// The image to look for.
         #[schema(value_type = ImageData, required = true)]
-        pub image: Option<ImageData>,
+        pub(crate) image: Option<ImageData>,
         /// How many nearest images to answer, 1 to 100 (10 by default).
         #[serde(default, deserialize_with = "optional_count")]
         #[schema(minimum = 1, maximum = 100, example = 10)]
-        pub k: Option<u64>,
+        pub(crate) k: Option<u64>,
         /// The model to use (see `GET /info`); the service's default when absent. Only images enrolled with
         /// this model are searched.
         #[schema(example = "mnist")]
-        pub model: Option<String>,
+        pub(crate) model: Option<String>,
         /// Overrides the model's calibrated threshold for `match`.
         #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
-        pub threshold: Option<Threshold>,
+        pub(crate) threshold: Option<Threshold>,
         /// Search only these subjects' images (at most 1000 ids; in a form, one part with the ids separated
         /// by commas); every subject when absent. Ids with no images simply match nothing.
         #[schema(value_type = Option<Vec<SubjectIdSchema>>, inline, min_items = 1, max_items = 1000)]
-        pub subjects: Option<Vec<String>>,
+        pub(crate) subjects: Option<Vec<String>>,
     }
 }
 
 /// The nearest enrolled images, nearest first.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SearchResponse {
+pub(crate) struct SearchResponse {
     /// The model that embedded the query and the searched images.
     #[schema(example = "mnist")]
     pub model: String,
@@ -68,7 +68,7 @@ pub struct SearchResponse {
 
 /// One enrolled image near the query.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SearchHit {
+pub(crate) struct SearchHit {
     #[schema(example = "sku-1234")]
     pub subject: String,
     #[schema(example = "9f2c4e1a0b7d4c3e8f1a2b3c4d5e6f70")]
@@ -84,7 +84,7 @@ pub struct SearchHit {
     pub is_match: bool,
 }
 
-pub struct SearchInput {
+pub(crate) struct SearchInput {
     image: Upload,
     k: usize,
     model: Option<String>,
@@ -147,7 +147,7 @@ pub(crate) fn subject_filter(ids: Vec<String>) -> Result<HashSet<String>, ApiErr
         CatalogueImageErrors,
     ),
 )]
-pub async fn search(
+pub(crate) async fn search(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<SearchRequest>,

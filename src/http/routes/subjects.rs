@@ -24,7 +24,7 @@ use crate::http::routes::embed::{EmbedForm, EmbedRequest};
 use crate::http::server::state::AppState;
 
 /// Largest `metadata`, as compact JSON: a subject's label, not a document store.
-pub const MAX_METADATA_BYTES: usize = 4096;
+pub(crate) const MAX_METADATA_BYTES: usize = 4096;
 
 /// Subjects per page when the caller does not say, and the most a page may hold.
 const DEFAULT_PAGE: u32 = 100;
@@ -33,7 +33,7 @@ const MAX_PAGE: u32 = 1000;
 /// What `PUT /subjects/{id}` may carry (the body itself is optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SubjectRequest {
+pub(crate) struct SubjectRequest {
     /// A JSON object (at most 4096 bytes as compact JSON), returned as sent; null is none.
     #[schema(value_type = Option<Object>, example = json!({"name": "Ada", "account": "42"}))]
     pub metadata: Option<serde_json::Value>,
@@ -41,7 +41,7 @@ pub struct SubjectRequest {
 
 /// A subject: someone or something whose images are enrolled.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Subject {
+pub(crate) struct Subject {
     /// The subject's id: 1 to 128 of `A-Z a-z 0-9 . _ -`.
     #[schema(example = "customer-42")]
     pub id: String,
@@ -63,7 +63,7 @@ pub struct Subject {
 
 /// One enrolled image: its embedding is stored (the image itself only with `--keep-images`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EnrolledImage {
+pub(crate) struct EnrolledImage {
     /// 32 hex digits.
     #[schema(example = "9f2c4e1a0b7d4c3e8f1a2b3c4d5e6f70")]
     pub id: String,
@@ -78,7 +78,7 @@ pub struct EnrolledImage {
 
 /// One page of subjects, in id order.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SubjectList {
+pub(crate) struct SubjectList {
     pub subjects: Vec<Subject>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,7 +88,7 @@ pub struct SubjectList {
 /// `GET /subjects` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     /// Subjects per page, 1 to 1000 (100 by default).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -98,7 +98,7 @@ pub struct ListParams {
 
 /// What an enrolment stored.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Enrolled {
+pub(crate) struct Enrolled {
     #[schema(example = "customer-42")]
     pub subject: String,
     #[schema(example = "mnist")]
@@ -125,7 +125,7 @@ pub struct Enrolled {
         SubjectErrors,
     ),
 )]
-pub async fn put_subject(
+pub(crate) async fn put_subject(
     State(state): State<AppState>,
     SubjectId(id): SubjectId,
     headers: HeaderMap,
@@ -149,7 +149,10 @@ pub async fn put_subject(
     params(("id" = String, Path, description = "The subject's id.")),
     responses((status = 200, description = "The subject.", body = Subject), SubjectErrors),
 )]
-pub async fn get_subject(State(state): State<AppState>, SubjectId(id): SubjectId) -> Result<Json<Subject>, ApiError> {
+pub(crate) async fn get_subject(
+    State(state): State<AppState>,
+    SubjectId(id): SubjectId,
+) -> Result<Json<Subject>, ApiError> {
     let catalogue = state.catalogue()?;
     let row = catalogue.subject(&id).await?;
     let images = catalogue.subject_images(&id).await?;
@@ -167,7 +170,10 @@ pub async fn get_subject(State(state): State<AppState>, SubjectId(id): SubjectId
     params(("id" = String, Path, description = "The subject's id.")),
     responses((status = 204, description = "Deleted, with its images."), SubjectErrors),
 )]
-pub async fn delete_subject(State(state): State<AppState>, SubjectId(id): SubjectId) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete_subject(
+    State(state): State<AppState>,
+    SubjectId(id): SubjectId,
+) -> Result<StatusCode, ApiError> {
     let catalogue = state.catalogue()?;
     if !catalogue.delete_subject(&id).await? {
         return Err(ApiError::UnknownSubject(id));
@@ -185,7 +191,7 @@ pub async fn delete_subject(State(state): State<AppState>, SubjectId(id): Subjec
     params(ListParams),
     responses((status = 200, description = "A page of subjects.", body = SubjectList), SubjectErrors),
 )]
-pub async fn list_subjects(
+pub(crate) async fn list_subjects(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<SubjectList>, ApiError> {
@@ -238,7 +244,7 @@ pub async fn list_subjects(
         CatalogueImageErrors,
     ),
 )]
-pub async fn enrol(
+pub(crate) async fn enrol(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     SubjectId(id): SubjectId,
@@ -286,7 +292,7 @@ pub async fn enrol(
     ),
     responses((status = 204, description = "Deleted."), SubjectErrors),
 )]
-pub async fn delete_image(
+pub(crate) async fn delete_image(
     State(state): State<AppState>,
     ids: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -311,7 +317,7 @@ pub async fn delete_image(
 }
 
 /// The `{id}` of a subject route, checked: a path that does not give one is 422 `invalid_id`.
-pub struct SubjectId(pub String);
+pub(crate) struct SubjectId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for SubjectId {
     type Rejection = ApiError;

@@ -26,7 +26,7 @@ use crate::infer::Upload;
 /// How the distances to several references become one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Aggregate {
+pub(crate) enum Aggregate {
     /// The closest reference decides: one good match is enough.
     #[default]
     Min,
@@ -68,31 +68,31 @@ image_request! {
     /// A candidate and its references: either `references` (images; in a form, one part per image) or
     /// `subject` (the id of an enrolled subject, whose images of the model are the references), exactly
     /// one of the two.
-    pub struct VerifyRequest / VerifyForm, exactly_one_of(references, subject) {
+    pub(crate) struct VerifyRequest / VerifyForm, exactly_one_of(references, subject) {
         /// The image to verify.
         #[schema(value_type = ImageData, required = true)]
-        pub candidate: Option<ImageData>,
+        pub(crate) candidate: Option<ImageData>,
         /// Images known to show the claimed identity (one or more; at most the per-request limit).
         #[schema(min_items = 1, max_items = 32)]
-        pub references: Option<Vec<ImageData>>,
+        pub(crate) references: Option<Vec<ImageData>>,
         /// An enrolled subject instead of `references`: its images enrolled with the model are the references.
         #[schema(value_type = Option<SubjectIdSchema>, inline, example = "customer-42")]
-        pub subject: Option<String>,
+        pub(crate) subject: Option<String>,
         /// How the per-reference distances are combined; `min` by default.
         #[serde(default)]
-        pub aggregate: Aggregate,
+        pub(crate) aggregate: Aggregate,
         /// The model to use (see `GET /info`); the service's default when absent.
         #[schema(example = "mnist")]
-        pub model: Option<String>,
+        pub(crate) model: Option<String>,
         /// Overrides the model's calibrated threshold: verified when the aggregated distance is below it.
         #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 3.4028234663852886e38, example = 0.5)]
-        pub threshold: Option<Threshold>,
+        pub(crate) threshold: Option<Threshold>,
     }
 }
 
 /// The verdict, with the distances behind it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VerifyResponse {
+pub(crate) struct VerifyResponse {
     /// Whether the aggregated distance is below the threshold.
     pub verified: bool,
     /// `verified` or `rejected`, the same verdict as a word (what the metrics count).
@@ -130,7 +130,7 @@ enum References {
     Subject(String),
 }
 
-pub struct VerifyInput {
+pub(crate) struct VerifyInput {
     candidate: Upload,
     references: References,
     aggregate: Aggregate,
@@ -197,7 +197,7 @@ impl ImageRequest for VerifyRequest {
         CatalogueImageErrors,
     ),
 )]
-pub async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     Extension(Deadline(deadline)): Extension<Deadline>,
     ImageInput(input): ImageInput<VerifyRequest>,

@@ -9,4 +9,4 @@ pub(crate) mod in_flight;
 pub(crate) mod linger;
 pub(crate) mod request_model;
 pub(crate) mod router;
-pub mod state;
+pub(crate) mod state;

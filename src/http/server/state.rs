@@ -64,11 +64,11 @@ impl AppState {
         }
     }
 
-    pub fn config(&self) -> &ServeConfig {
+    pub(crate) fn config(&self) -> &ServeConfig {
         &self.inner.config
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
@@ -89,13 +89,13 @@ impl AppState {
     }
 
     /// The engine, or 503 `not_ready` while the models load.
-    pub fn engine(&self) -> Result<&Engine, ApiError> {
+    pub(crate) fn engine(&self) -> Result<&Engine, ApiError> {
         self.inner.engine.get().ok_or(ApiError::NotReady)
     }
 
     /// The model a request names (the default when it names none), resolved once: what its images are
     /// embedded with. 503 `not_ready` while the models load, 404 `unknown_model` for another name.
-    pub fn model(&self, name: Option<String>) -> Result<ModelHandle<'_>, ApiError> {
+    pub(crate) fn model(&self, name: Option<String>) -> Result<ModelHandle<'_>, ApiError> {
         let name = name.as_deref().unwrap_or(&self.inner.config.default_model);
         let model = ModelHandle::new(self.engine()?, &self.inner.decoder, name)?;
         request_model::note_model(model.name());
@@ -103,15 +103,11 @@ impl AppState {
     }
 
     /// Publishes the loaded engine; readiness follows.
-    pub fn set_engine(&self, engine: Engine) {
+    pub(crate) fn set_engine(&self, engine: Engine) {
         self.inner.metrics.serve_models(&engine.model_names());
         if self.inner.engine.set(engine).is_err() {
             panic!("the engine is loaded once per server; this is a bug");
         }
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.inner.engine.get().is_some()
     }
 
     /// The subject catalogue, or 503 `not_ready` while its index loads.
@@ -126,11 +122,11 @@ impl AppState {
         }
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 }

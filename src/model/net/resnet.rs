@@ -8,7 +8,7 @@ use super::pooling::{gem_exponent, global_pool};
 use crate::model::card::{Architecture, Residual};
 
 #[derive(Debug)]
-pub struct ResNet {
+pub(super) struct ResNet {
     stem: ConvBn,
     /// A stem stride of 4 adds a 3×3 max pool after the stride-2 convolution, as in ResNet.
     stem_pool: bool,
@@ -21,7 +21,7 @@ pub struct ResNet {
 
 impl ResNet {
     /// Builds the network; `arch.residual` must be present (`Architecture::validate` checks).
-    pub fn new(vs: &nn::Path, arch: &Architecture) -> Self {
+    pub(super) fn new(vs: &nn::Path, arch: &Architecture) -> Self {
         let r: &Residual = arch
             .residual
             .as_ref()
@@ -49,7 +49,7 @@ impl ResNet {
         }
     }
 
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    pub(super) fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut x = self.stem.forward_t(xs, train).relu();
         if self.stem_pool {
             x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);

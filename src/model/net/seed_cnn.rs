@@ -6,7 +6,7 @@ use tch::Tensor;
 use crate::model::card::Architecture;
 
 #[derive(Debug)]
-pub struct SeedCnn {
+pub(super) struct SeedCnn {
     conv1: nn::Conv2D,
     conv2: nn::Conv2D,
     fc: nn::Linear,
@@ -17,7 +17,7 @@ pub struct SeedCnn {
 }
 
 impl SeedCnn {
-    pub fn new(vs: &nn::Path, arch: &Architecture) -> Self {
+    pub(super) fn new(vs: &nn::Path, arch: &Architecture) -> Self {
         let conv1 = nn::conv2d(vs / "conv1", arch.in_channels, 32, 3, Default::default());
         let conv2 = nn::conv2d(vs / "conv2", 32, 64, 3, Default::default());
         let (h, w) = Architecture::seed_cnn_feature_size(arch.height, arch.width);
@@ -31,7 +31,7 @@ impl SeedCnn {
         }
     }
 
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    pub(super) fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let features = xs
             .apply(&self.conv1)
             .relu()

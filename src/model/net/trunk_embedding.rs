@@ -9,12 +9,12 @@ use super::pooling::{gem_exponent, global_pool, GEM_INITIAL_P};
 use crate::model::card::{Architecture, EfficientNet, Pooling};
 
 /// Where the trunk's variables live in the var store (`trunk._conv_stem.weight`...).
-pub const TRUNK_PREFIX: &str = "trunk.";
+pub(crate) const TRUNK_PREFIX: &str = "trunk.";
 /// The optimiser group of the trunk's variables, so that it can learn more slowly than the new head.
-pub const TRUNK_GROUP: usize = 1;
+pub(crate) const TRUNK_GROUP: usize = 1;
 
 #[derive(Debug)]
-pub struct TrunkEmbedding {
+pub(super) struct TrunkEmbedding {
     trunk: EfficientNetLite,
     /// GeM's exponent: learnt in a model, fixed at its initial value for the frozen baseline; `None` averages.
     gem_p: Option<Tensor>,
@@ -28,7 +28,7 @@ pub struct TrunkEmbedding {
 
 impl TrunkEmbedding {
     /// The model: trunk, pooling and projection; `arch.efficientnet` must be present (validated).
-    pub fn new(vs: &nn::Path, arch: &Architecture) -> Self {
+    pub(super) fn new(vs: &nn::Path, arch: &Architecture) -> Self {
         let shape = shape(arch);
         Self {
             trunk: EfficientNetLite::new(&(vs.set_group(TRUNK_GROUP) / "trunk"), shape.variant, false),
@@ -46,7 +46,7 @@ impl TrunkEmbedding {
 
     /// The pretrained trunk alone, pooled as `arch` pools with GeM's initial exponent: the baseline a
     /// fine-tuned model must beat.
-    pub fn frozen(vs: &nn::Path, arch: &Architecture) -> Self {
+    pub(super) fn frozen(vs: &nn::Path, arch: &Architecture) -> Self {
         let shape = shape(arch);
         Self {
             trunk: EfficientNetLite::new(&(vs / "trunk"), shape.variant, false),
@@ -58,7 +58,7 @@ impl TrunkEmbedding {
         }
     }
 
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    pub(super) fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let frozen = self.frozen_blocks.min(self.trunk.block_count());
         let early = if train && frozen > 0 {
             tch::no_grad(|| self.trunk.early(xs, frozen))
@@ -76,7 +76,7 @@ impl TrunkEmbedding {
     /// weights (no bias): `[N, h, w, D]`. Its dot product with another image's embedding is how much that
     /// place draws this image's embedding towards the other's, so a place that shows what the other
     /// image shows stands out. `None` for the frozen baseline, which has no projection.
-    pub fn locations(&self, xs: &Tensor) -> Option<Tensor> {
+    pub(super) fn locations(&self, xs: &Tensor) -> Option<Tensor> {
         let projection = self.projection.as_ref()?;
         let features = self.trunk.features(xs).clamp_min(1e-6);
         let powered = match &self.gem_p {
@@ -87,7 +87,7 @@ impl TrunkEmbedding {
     }
 
     /// See [`EfficientNetLite::fold_batch_norm`].
-    pub fn fold_batch_norm(&mut self) {
+    pub(super) fn fold_batch_norm(&mut self) {
         self.trunk.fold_batch_norm();
     }
 }

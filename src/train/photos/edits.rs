@@ -11,7 +11,7 @@ mod grid;
 mod layout;
 mod overlay;
 mod raster;
-pub mod recipe;
+pub(crate) mod recipe;
 mod tone;
 
 #[cfg(test)]
@@ -19,7 +19,7 @@ mod tests;
 
 use std::fmt;
 
-pub use image::{RgbImage, RgbaImage};
+pub(crate) use image::{RgbImage, RgbaImage};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 

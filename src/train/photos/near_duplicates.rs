@@ -20,12 +20,12 @@ use crate::train::metrics;
 const EMBED_BATCH: usize = 256;
 
 /// Each source as uploaded (flattened over white) and one seeded edit of it per family.
-pub struct EditedSet {
+pub(crate) struct EditedSet {
     pub originals: Vec<RgbImage>,
     pub edits: Vec<Edited>,
 }
 
-pub struct Edited {
+pub(crate) struct Edited {
     /// Index into `originals` of the source this was made from.
     pub source: usize,
     pub family: EditFamily,
@@ -33,7 +33,7 @@ pub struct Edited {
 }
 
 /// The edits are fixed by `seed` alone, so every detector and every run sees the same pairs.
-pub fn edited_set(sources: &[Source], seed: u64) -> EditedSet {
+pub(crate) fn edited_set(sources: &[Source], seed: u64) -> EditedSet {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut edits = Vec::with_capacity(sources.len() * EditFamily::ALL.len());
     for (source, s) in sources.iter().enumerate() {
@@ -52,7 +52,7 @@ pub fn edited_set(sources: &[Source], seed: u64) -> EditedSet {
 }
 
 /// Distances of every (original, edit) pair: similar when the edit came from that original.
-pub struct Scored {
+pub(crate) struct Scored {
     /// Distance and family of each similar pair.
     pub similar: Vec<(f64, EditFamily)>,
     pub dissimilar: Vec<f64>,
@@ -76,7 +76,7 @@ impl Scored {
     }
 
     /// Every pair's distance and label, as the ROC code takes them.
-    pub fn labelled(&self) -> (Vec<f64>, Vec<bool>) {
+    pub(crate) fn labelled(&self) -> (Vec<f64>, Vec<bool>) {
         let distances = self
             .similar
             .iter()
@@ -88,7 +88,7 @@ impl Scored {
     }
 
     /// Everything the card reports about one detector, at `threshold` (a pair matches below it).
-    pub fn figures(&self, detector: &str, threshold: f64) -> DetectorFigures {
+    pub(crate) fn figures(&self, detector: &str, threshold: f64) -> DetectorFigures {
         let (distances, similar) = self.labelled();
         let accepted = |ds: &mut dyn Iterator<Item = f64>| {
             let (hit, total) = ds.fold((0usize, 0usize), |(h, t), d| (h + usize::from(d < threshold), t + 1));
@@ -116,7 +116,7 @@ impl Scored {
 }
 
 /// Embeds `images` as the server would: the card's preprocessing, then the network in inference mode.
-pub fn embed_images(net: &EmbeddingNet, images: &[RgbImage], pp: &Preprocessing, device: Device) -> Tensor {
+pub(crate) fn embed_images(net: &EmbeddingNet, images: &[RgbImage], pp: &Preprocessing, device: Device) -> Tensor {
     let shape = [pp.color.channels() as i64, i64::from(pp.height), i64::from(pp.width)];
     let chunks: Vec<Tensor> = images
         .chunks(EMBED_BATCH)
@@ -129,7 +129,7 @@ pub fn embed_images(net: &EmbeddingNet, images: &[RgbImage], pp: &Preprocessing,
 }
 
 /// Stacks preprocessed images into `[N, C, H, W]`; the same code path as serving.
-pub fn preprocessed_batch(images: &[RgbImage], pp: &Preprocessing, shape: [i64; 3]) -> Tensor {
+pub(crate) fn preprocessed_batch(images: &[RgbImage], pp: &Preprocessing, shape: [i64; 3]) -> Tensor {
     let flat: Vec<f32> = images
         .iter()
         .flat_map(|image| preprocess::prepare(&DynamicImage::ImageRgb8(image.clone()), pp))
@@ -138,7 +138,7 @@ pub fn preprocessed_batch(images: &[RgbImage], pp: &Preprocessing, shape: [i64; 
 }
 
 /// The model's Euclidean distances on every pair of `set`.
-pub fn model_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, device: Device) -> Scored {
+pub(crate) fn model_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, device: Device) -> Scored {
     let originals = embed_images(net, &set.originals, pp, device);
     let edits: Vec<RgbImage> = set.edits.iter().map(|e| e.image.clone()).collect();
     let edited = embed_images(net, &edits, pp, device);
@@ -151,7 +151,7 @@ pub fn model_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, dev
 }
 
 /// A hash's normalised Hamming distances on every pair of `set`.
-pub fn hash_scores(hash: PerceptualHash, set: &EditedSet) -> Scored {
+pub(crate) fn hash_scores(hash: PerceptualHash, set: &EditedSet) -> Scored {
     let originals: Vec<u64> = set.originals.iter().map(|image| hash.hash(image)).collect();
     let edits: Vec<u64> = set.edits.iter().map(|e| hash.hash(&e.image)).collect();
     Scored::from_matrix(set, |i, j| hash_distance(originals[i], edits[j]))

@@ -16,7 +16,7 @@ const COLORS: [RGBColor; 4] = [BLUE, RED, GREEN, MAGENTA];
 const FAR_FLOOR: f64 = 1e-5;
 
 /// ROC curves of every detector on the same pairs, false accept rate on a log axis.
-pub fn roc_against_baselines(path: &Path, curves: &[(&str, &[f64], &[bool])]) -> Result<()> {
+pub(crate) fn roc_against_baselines(path: &Path, curves: &[(&str, &[f64], &[bool])]) -> Result<()> {
     save_png(path, (800, 600), |root| {
         let mut chart = ChartBuilder::on(&root)
             .caption("ROC on held-out sources and their edits", ("sans-serif", 24))
@@ -54,7 +54,7 @@ pub fn roc_against_baselines(path: &Path, curves: &[(&str, &[f64], &[bool])]) ->
 }
 
 /// Grouped bars: for every edit family, each detector's true accept rate at its own threshold.
-pub fn tar_by_family(path: &Path, detectors: &[DetectorFigures]) -> Result<()> {
+pub(crate) fn tar_by_family(path: &Path, detectors: &[DetectorFigures]) -> Result<()> {
     let families: Vec<&String> = detectors
         .first()
         .map(|d| d.tar_by_family.keys().collect())
@@ -111,7 +111,7 @@ pub fn tar_by_family(path: &Path, detectors: &[DetectorFigures]) -> Result<()> {
 }
 
 /// Training loss and validation TAR at FAR 1e-3 at every validation, with the kept step marked.
-pub fn training_rounds(path: &Path, history: &[Round], best_step: usize) -> Result<()> {
+pub(crate) fn training_rounds(path: &Path, history: &[Round], best_step: usize) -> Result<()> {
     let last = history.last().map_or(1, |r| r.step) as f64;
     let top_loss = history.iter().map(|r| r.train_loss).fold(1e-3, f64::max) * 1.1;
     save_png(path, (800, 500), |root| {

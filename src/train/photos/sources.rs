@@ -17,7 +17,7 @@ use crate::preprocess::{self, DecodeLimits};
 
 const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"];
 /// Images with a side under this many pixels carry too little to edit and learn from.
-pub const MIN_SIDE: u32 = 16;
+pub(crate) const MIN_SIDE: u32 = 16;
 /// Pixels with less alpha than this count as transparent when judging blankness.
 const TRANSPARENT_BELOW: u8 = 32;
 /// An image whose most common colour (transparent counting as one) covers this share of its pixels is blank:
@@ -43,7 +43,7 @@ pub struct SourceSplit {
 
 /// What [`load_sources`] found and did: `found == loaded + duplicates + skipped.len()`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadReport {
+pub(crate) struct LoadReport {
     /// Files with an image extension under the root.
     pub found: usize,
     /// Sources returned.
@@ -70,7 +70,7 @@ pub struct LoadReport {
 ///
 /// Decoding runs on up to `threads` OS threads (at least one). Errors only when `root` or a directory
 /// under it cannot be listed, or `max_side < MIN_SIDE`.
-pub fn load_sources(root: &Path, max_side: u32, threads: usize) -> Result<(Vec<Source>, LoadReport)> {
+pub(crate) fn load_sources(root: &Path, max_side: u32, threads: usize) -> Result<(Vec<Source>, LoadReport)> {
     ensure!(
         max_side >= MIN_SIDE,
         "max_side {max_side} is under the minimum side {MIN_SIDE}"
@@ -114,7 +114,7 @@ pub fn load_sources(root: &Path, max_side: u32, threads: usize) -> Result<(Vec<S
 /// directory too, those near-copies would land in different splits. The price is that unrelated images
 /// with the same name (`tv.png` in two icon themes) share a split, which only makes the split slightly
 /// lumpier: on the packaged data the largest group has 28 images out of about 7,500.
-pub fn split_key(name: &str) -> String {
+pub(crate) fn split_key(name: &str) -> String {
     let file = name.rsplit('/').next().unwrap_or(name);
     let stem = match file.rfind('.') {
         Some(dot) if dot > 0 => &file[..dot],
@@ -147,7 +147,12 @@ pub fn split_key(name: &str) -> String {
 ///
 /// # Panics
 /// If a fraction is outside [0, 1] or their sum is over 1: the callers pass constants.
-pub fn split_sources(sources: Vec<Source>, validation_fraction: f64, test_fraction: f64, seed: u64) -> SourceSplit {
+pub(crate) fn split_sources(
+    sources: Vec<Source>,
+    validation_fraction: f64,
+    test_fraction: f64,
+    seed: u64,
+) -> SourceSplit {
     assert!(
         (0.0..=1.0).contains(&validation_fraction)
             && (0.0..=1.0).contains(&test_fraction)

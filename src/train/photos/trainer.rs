@@ -61,7 +61,7 @@ pub struct PhotoTrainConfig {
 
 /// What one validation measured.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct Round {
+pub(crate) struct Round {
     pub step: usize,
     /// Mean training loss since the previous validation.
     pub train_loss: f64,
@@ -70,7 +70,7 @@ pub struct Round {
 }
 
 /// The kept weights (those of the best validation) and the history that chose them.
-pub struct PhotoTrained {
+pub(crate) struct PhotoTrained {
     pub vs: nn::VarStore,
     pub net: EmbeddingNet,
     pub history: Vec<Round>,
@@ -81,7 +81,7 @@ pub struct PhotoTrained {
 /// Trains on `train` sources; validates on the fixed `validation` edits every `validate_every` steps
 /// and keeps the weights with the best TAR at FAR 1e-3 there (ties: ROC AUC). A pretrained trunk starts
 /// from its ImageNet weights, which must be where `config.pretrained` says.
-pub fn train_photos(
+pub(crate) fn train_photos(
     train: &[Source],
     validation: &EditedSet,
     config: &PhotoTrainConfig,

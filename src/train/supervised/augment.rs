@@ -13,7 +13,7 @@ const MAX_SHIFT: f64 = 0.12;
 
 /// Rotates, scales and shifts every image of `[N, C, H, W]` by its own random amount (tch's seeded
 /// generator), filling uncovered pixels with zero, the background after normalisation.
-pub fn random_affine(images: &Tensor) -> Tensor {
+pub(crate) fn random_affine(images: &Tensor) -> Tensor {
     let n = images.size()[0];
     let options = (Kind::Float, images.device());
     let uniform = |half_range: f64| (Tensor::rand([n], options) * 2.0 - 1.0) * half_range;

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 
 /// Class indices named by `spec`: comma-separated names, and `a-b` ranges of numeric names, inclusive.
-pub fn parse(spec: &str, names: &[String]) -> Result<Vec<usize>> {
+pub(crate) fn parse(spec: &str, names: &[String]) -> Result<Vec<usize>> {
     let mut selected = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let wanted: Vec<String> = match part.split_once('-') {
@@ -36,7 +36,7 @@ const NAMES_SHOWN: usize = 5;
 
 /// The selection written back compactly for the model card and the log, e.g. `0-6`, or
 /// `412 classes: bags, belts, boots, caps, coats, …` rather than hundreds of names on one line.
-pub fn describe(classes: &[usize], names: &[String]) -> String {
+pub(crate) fn describe(classes: &[usize], names: &[String]) -> String {
     let all_numeric_run =
         classes.windows(2).all(|w| w[1] == w[0] + 1) && classes.iter().all(|&c| names[c].parse::<usize>() == Ok(c));
     match (classes.first(), classes.last()) {
@@ -50,7 +50,7 @@ pub fn describe(classes: &[usize], names: &[String]) -> String {
 }
 
 /// The classes to train on: those `spec` names (all when `None`), never one of `held_out`.
-pub fn training_classes(spec: Option<&str>, held_out: &[usize], names: &[String]) -> Result<Vec<usize>> {
+pub(crate) fn training_classes(spec: Option<&str>, held_out: &[usize], names: &[String]) -> Result<Vec<usize>> {
     let chosen = match spec {
         Some(spec) => parse(spec, names)?,
         None => (0..names.len()).collect(),

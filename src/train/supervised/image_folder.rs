@@ -12,7 +12,7 @@ const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 
 /// Reads every image under `root/<class>/`, classes sorted by name, files sorted within a class,
 /// each decoded and preprocessed as the server will. Unreadable files are an error that names them.
-pub fn load(root: &Path, pp: &Preprocessing) -> Result<Dataset> {
+pub(crate) fn load(root: &Path, pp: &Preprocessing) -> Result<Dataset> {
     let mut classes: Vec<_> = std::fs::read_dir(root)
         .with_context(|| format!("reading {}", root.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))

@@ -21,7 +21,7 @@ use crate::train::metrics::roc_auc;
 use crate::train::pairs::{create_pairs, Pair};
 
 #[derive(Debug, Clone)]
-pub struct TrainConfig {
+pub(crate) struct TrainConfig {
     pub architecture: Architecture,
     pub epochs: usize,
     /// Pairs per optimiser step.
@@ -42,7 +42,7 @@ pub struct TrainConfig {
 
 /// What one epoch measured.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct EpochStats {
+pub(crate) struct EpochStats {
     pub epoch: usize,
     pub train_loss: f64,
     pub validation_loss: f64,
@@ -53,7 +53,7 @@ pub struct EpochStats {
 }
 
 /// The trained weights (those of the best epoch) and the history that chose them.
-pub struct Trained {
+pub(crate) struct Trained {
     pub vs: nn::VarStore,
     pub net: EmbeddingNet,
     pub history: Vec<EpochStats>,
@@ -67,7 +67,7 @@ pub struct Trained {
 ///
 /// Fails, before any step, when the training or validation split gives no pairs to learn or select on,
 /// and when the loss stops being a number.
-pub fn train(
+pub(crate) fn train(
     train: &Dataset,
     validation: &Dataset,
     unseen: Option<&Dataset>,

@@ -10,7 +10,7 @@ use super::recipe::{CUTOUT_FALLBACK_SCALE, CUTOUT_MASK_COVERAGE, CUTOUT_MASK_DIS
 /// object's matte is the source's alpha where it has real transparency, else the pixels far from the border
 /// colour; where neither gives a believable object, the whole photo is placed, a little smaller, on the
 /// background.
-pub fn cutout<R: Rng + ?Sized>(source: &RgbaImage, flat: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn cutout<R: Rng + ?Sized>(source: &RgbaImage, flat: &RgbImage, rng: &mut R) -> RgbImage {
     let (w, h) = flat.dimensions();
     let mut out = background(w, h, rng);
     match matte(source, flat) {
@@ -116,7 +116,7 @@ fn border_colour(image: &RgbImage) -> Rgb<u8> {
 }
 
 /// A generated, non-white background of `w` x `h`.
-pub fn background<R: Rng + ?Sized>(w: u32, h: u32, rng: &mut R) -> RgbImage {
+pub(super) fn background<R: Rng + ?Sized>(w: u32, h: u32, rng: &mut R) -> RgbImage {
     match rng.gen_range(0..5) {
         0 => gradient(w, h, rng),
         1 => texture(w, h, rng),

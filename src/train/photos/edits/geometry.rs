@@ -8,7 +8,7 @@ use super::raster::{resize, rotate_on_white};
 use super::recipe::{ASPECT_MIN_CHANGE, ASPECT_STRETCH, CROP_AREA, CROP_LOG_ASPECT, ROTATE_DEGREES};
 
 /// A random crop keeping [`CROP_AREA`] of the area, its aspect ratio jittered by [`CROP_LOG_ASPECT`].
-pub fn crop<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn crop<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let (w, h) = image.dimensions();
     let area = rng.gen_range(CROP_AREA);
     let aspect = rng.gen_range(-CROP_LOG_ASPECT..=CROP_LOG_ASPECT).exp();
@@ -20,19 +20,19 @@ pub fn crop<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
 }
 
 /// A horizontal flip.
-pub fn mirror(image: &RgbImage) -> RgbImage {
+pub(super) fn mirror(image: &RgbImage) -> RgbImage {
     imageops::flip_horizontal(image)
 }
 
 /// A rotation by [`ROTATE_DEGREES`] either way about the centre, on the same canvas; the corners it uncovers
 /// are white, as an editor's rotate tool leaves them.
-pub fn rotate<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn rotate<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let degrees = rng.gen_range(ROTATE_DEGREES) * if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
     rotate_on_white(image, degrees.to_radians())
 }
 
 /// One axis (drawn at random) scaled within [`ASPECT_STRETCH`], by at least [`ASPECT_MIN_CHANGE`].
-pub fn aspect<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn aspect<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let (lo, hi) = (*ASPECT_STRETCH.start(), *ASPECT_STRETCH.end());
     let factor = if rng.gen_bool(0.5) {
         rng.gen_range(lo..=1.0 - ASPECT_MIN_CHANGE)

@@ -22,7 +22,7 @@ pub(super) fn grid_size(rows: u32, cell: u32) -> (u32, u32) {
 }
 
 /// Writes the sheet as a PNG (see [`super::write_grid`]).
-pub fn write_grid(path: &Path, sources: &[RgbaImage], seed: u64, cell: u32) -> anyhow::Result<()> {
+pub(super) fn write_grid(path: &Path, sources: &[RgbaImage], seed: u64, cell: u32) -> anyhow::Result<()> {
     ensure!(!sources.is_empty(), "no sources to draw an augmentation grid of");
     ensure!(
         (16..=1024).contains(&cell),

@@ -10,7 +10,7 @@ use super::raster::{
 use super::recipe::{BORDER_FRAME, BORDER_PAD, BORDER_WHITE_P, CANVAS_PHOTO_WIDTH, CANVAS_SCALE, MAX_SIDE};
 
 /// Letterboxing to a square or a common rectangle, or a solid frame, one of the two at random.
-pub fn border<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn border<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     if rng.gen_bool(0.6) {
         letterbox(image, rng)
     } else {
@@ -70,7 +70,7 @@ fn frame<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
 
 /// The photo small on a page: a listing screenshot (header, photo, text lines, a price and a button) or a
 /// collage grid of other items' boxes.
-pub fn canvas<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn canvas<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let longest = image.width().max(image.height()) as f32;
     let cw = (longest * CANVAS_SCALE).clamp(64.0, MAX_SIDE as f32);
     let ch = (cw * rng.gen_range(0.75..=1.33)).min(MAX_SIDE as f32);

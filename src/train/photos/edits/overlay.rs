@@ -13,7 +13,7 @@ use super::recipe::{
 };
 
 /// A text banner or sticker, a logo, or a tiled watermark, one of the three at random.
-pub fn overlay<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn overlay<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let mut out = image.clone();
     match rng.gen_range(0..3) {
         0 => banner(&mut out, rng),

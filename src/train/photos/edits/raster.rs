@@ -13,11 +13,11 @@ use rand::Rng;
 use super::recipe::{MAX_SIDE, MIN_SIDE};
 
 /// White, the background every seller's photo is flattened over.
-pub const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+pub(super) const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 
 /// `image` resized to exactly `w` x `h` (at least 1 x 1) with a bilinear filter that averages when shrinking;
 /// `fast_image_resize`'s SIMD convolution, many times faster than `imageops` at these sizes.
-pub fn resize(image: &RgbImage, w: u32, h: u32) -> RgbImage {
+pub(super) fn resize(image: &RgbImage, w: u32, h: u32) -> RgbImage {
     let (w, h) = (w.max(1), h.max(1));
     if image.dimensions() == (w, h) {
         return image.clone();
@@ -45,13 +45,13 @@ where
 }
 
 /// The size `(w, h)` scaled by `scale`, rounded, each side at least 1.
-pub fn scaled(w: u32, h: u32, scale: f32) -> (u32, u32) {
+pub(super) fn scaled(w: u32, h: u32, scale: f32) -> (u32, u32) {
     let side = |s: u32| ((s as f32 * scale).round() as u32).max(1);
     (side(w), side(h))
 }
 
 /// The largest size of aspect `w:h` that fits in `max_w` x `max_h`.
-pub fn fit_size(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
+pub(super) fn fit_size(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
     let scale = (max_w as f32 / w.max(1) as f32).min(max_h as f32 / h.max(1) as f32);
     let (fw, fh) = scaled(w, h, scale);
     (fw.min(max_w.max(1)), fh.min(max_h.max(1)))
@@ -59,7 +59,7 @@ pub fn fit_size(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
 
 /// The size an output of `w` x `h` is brought to: shrunk (aspect kept) to at most [`MAX_SIDE`], then each side
 /// clamped to [`MIN_SIDE`]..=[`MAX_SIDE`] (which distorts only absurd aspect ratios).
-pub fn bounded_size(w: u32, h: u32) -> (u32, u32) {
+pub(super) fn bounded_size(w: u32, h: u32) -> (u32, u32) {
     let longest = w.max(h).max(1);
     let scale = (MAX_SIDE as f32 / longest as f32).min(1.0);
     let (bw, bh) = scaled(w, h, scale);
@@ -67,7 +67,7 @@ pub fn bounded_size(w: u32, h: u32) -> (u32, u32) {
 }
 
 /// `image` within the output bounds; an empty image becomes a white [`MIN_SIDE`] square.
-pub fn bound(image: RgbImage) -> RgbImage {
+pub(super) fn bound(image: RgbImage) -> RgbImage {
     if image.width() == 0 || image.height() == 0 {
         return RgbImage::from_pixel(MIN_SIDE, MIN_SIDE, WHITE);
     }
@@ -81,7 +81,7 @@ pub fn bound(image: RgbImage) -> RgbImage {
 
 /// An RGBA source shrunk to at most [`MAX_SIDE`] (not enlarged: its alpha is still wanted as is). The resizer
 /// premultiplies by alpha, so transparent pixels' colours do not bleed into the object's edge.
-pub fn shrink_rgba(source: &RgbaImage) -> RgbaImage {
+pub(super) fn shrink_rgba(source: &RgbaImage) -> RgbaImage {
     let (w, h) = source.dimensions();
     if w.max(h) <= MAX_SIDE {
         return source.clone();
@@ -96,14 +96,14 @@ pub fn shrink_rgba(source: &RgbaImage) -> RgbaImage {
 
 /// `image` rotated by `radians` about its centre on a canvas of the same size, bilinear, with everything
 /// outside the source white (so the photo's edge blends into the white corners without a dark seam).
-pub fn rotate_on_white(image: &RgbImage, radians: f32) -> RgbImage {
+pub(super) fn rotate_on_white(image: &RgbImage, radians: f32) -> RgbImage {
     let (w, h) = image.dimensions();
     let rotated = rotate_raw::<3>(image.as_raw(), w, h, radians, 255);
     RgbImage::from_raw(w, h, rotated).expect("rotation keeps the buffer's size; this is a bug")
 }
 
 /// A coverage mask rotated by `radians` about its centre, zero outside.
-pub fn rotate_mask(mask: &GrayImage, radians: f32) -> GrayImage {
+pub(super) fn rotate_mask(mask: &GrayImage, radians: f32) -> GrayImage {
     let (w, h) = mask.dimensions();
     let rotated = rotate_raw::<1>(mask.as_raw(), w, h, radians, 0);
     GrayImage::from_raw(w, h, rotated).expect("rotation keeps the buffer's size; this is a bug")
@@ -148,13 +148,13 @@ fn rotate_raw<const N: usize>(src: &[u8], w: u32, h: u32, radians: f32, fill: u8
 /// `v` rounded to the nearest byte, saturating at 0 and 255. Cheaper than `f32::round` in per-pixel loops,
 /// which without SSE4.1 is a library call.
 #[inline]
-pub fn to_byte(v: f32) -> u8 {
+pub(super) fn to_byte(v: f32) -> u8 {
     (v + 0.5) as u8 // `as` saturates, and maps NaN to 0
 }
 
 /// A separable gaussian blur of `sigma` px, edges replicated. Each pass accumulates whole rows, so the
 /// inner loops vectorise.
-pub fn gaussian_blur(image: &RgbImage, sigma: f32) -> RgbImage {
+pub(super) fn gaussian_blur(image: &RgbImage, sigma: f32) -> RgbImage {
     let (w, h) = (image.width() as usize, image.height() as usize);
     if w == 0 || h == 0 || sigma <= 0.0 {
         return image.clone();
@@ -199,12 +199,12 @@ pub fn gaussian_blur(image: &RgbImage, sigma: f32) -> RgbImage {
 }
 
 /// Copies `top` onto `canvas` with its top-left corner at `(x, y)`, clipped to the canvas.
-pub fn paste(canvas: &mut RgbImage, top: &RgbImage, x: i64, y: i64) {
+pub(super) fn paste(canvas: &mut RgbImage, top: &RgbImage, x: i64, y: i64) {
     imageops::replace(canvas, top, x, y);
 }
 
 /// Fills the rectangle at `(x, y)` of `w` x `h`, clipped to the image.
-pub fn fill_rect(image: &mut RgbImage, x: i64, y: i64, w: u32, h: u32, colour: Rgb<u8>) {
+pub(super) fn fill_rect(image: &mut RgbImage, x: i64, y: i64, w: u32, h: u32, colour: Rgb<u8>) {
     let (iw, ih) = (i64::from(image.width()), i64::from(image.height()));
     let (x0, y0) = (x.clamp(0, iw), y.clamp(0, ih));
     let (x1, y1) = ((x + i64::from(w)).clamp(0, iw), (y + i64::from(h)).clamp(0, ih));
@@ -216,7 +216,7 @@ pub fn fill_rect(image: &mut RgbImage, x: i64, y: i64, w: u32, h: u32, colour: R
 }
 
 /// Fills the disc of `radius` about `(cx, cy)`, clipped to the image.
-pub fn fill_disc(image: &mut RgbImage, cx: i64, cy: i64, radius: i64, colour: Rgb<u8>) {
+pub(super) fn fill_disc(image: &mut RgbImage, cx: i64, cy: i64, radius: i64, colour: Rgb<u8>) {
     let (iw, ih) = (i64::from(image.width()), i64::from(image.height()));
     for y in (cy - radius).max(0)..(cy + radius + 1).min(ih) {
         for x in (cx - radius).max(0)..(cx + radius + 1).min(iw) {
@@ -228,18 +228,18 @@ pub fn fill_disc(image: &mut RgbImage, cx: i64, cy: i64, radius: i64, colour: Rg
 }
 
 /// `a` blended towards `b` by `t` (0 keeps `a`).
-pub fn mix(a: Rgb<u8>, b: Rgb<u8>, t: f32) -> Rgb<u8> {
+pub(super) fn mix(a: Rgb<u8>, b: Rgb<u8>, t: f32) -> Rgb<u8> {
     let channel = |i: usize| to_byte(f32::from(a[i]) + (f32::from(b[i]) - f32::from(a[i])) * t);
     Rgb([channel(0), channel(1), channel(2)])
 }
 
 /// Rec. 601 luma of `p`, 0 to 255.
-pub fn luma(p: Rgb<u8>) -> f32 {
+pub(super) fn luma(p: Rgb<u8>) -> f32 {
     0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
 }
 
 /// Black or white, whichever reads better on `background`.
-pub fn ink_for(background: Rgb<u8>) -> Rgb<u8> {
+pub(super) fn ink_for(background: Rgb<u8>) -> Rgb<u8> {
     if luma(background) > 150.0 {
         Rgb([20, 20, 20])
     } else {
@@ -248,7 +248,7 @@ pub fn ink_for(background: Rgb<u8>) -> Rgb<u8> {
 }
 
 /// HSV (all 0 to 1) to RGB.
-pub fn hsv(h: f32, s: f32, v: f32) -> Rgb<u8> {
+pub(super) fn hsv(h: f32, s: f32, v: f32) -> Rgb<u8> {
     let h6 = (h.rem_euclid(1.0)) * 6.0;
     let c = v * s;
     let x = c * (1.0 - ((h6 % 2.0) - 1.0).abs());
@@ -266,12 +266,12 @@ pub fn hsv(h: f32, s: f32, v: f32) -> Rgb<u8> {
 }
 
 /// A saturated colour, as marketing banners and logos use.
-pub fn vivid<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
+pub(super) fn vivid<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
     hsv(rng.gen(), rng.gen_range(0.6..=1.0), rng.gen_range(0.55..=1.0))
 }
 
 /// A colour clearly not white: coloured, or dark enough.
-pub fn not_white<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
+pub(super) fn not_white<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
     if rng.gen_bool(0.5) {
         hsv(rng.gen(), rng.gen_range(0.3..=1.0), rng.gen_range(0.2..=0.95))
     } else {
@@ -280,28 +280,28 @@ pub fn not_white<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
 }
 
 /// A light page colour: white-ish with a faint tint.
-pub fn light<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
+pub(super) fn light<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
     hsv(rng.gen(), rng.gen_range(0.0..=0.08), rng.gen_range(0.93..=1.0))
 }
 
 /// A mid-to-light grey, the colour of placeholder text lines.
-pub fn grey<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
+pub(super) fn grey<R: Rng + ?Sized>(rng: &mut R) -> Rgb<u8> {
     let v = rng.gen_range(120..=200);
     Rgb([v, v, v])
 }
 
 /// A xorshift64* generator seeded from the caller's RNG: per-pixel noise needs a cheap draw, and seeding it
 /// from the RNG keeps every edit a function of the seed.
-pub struct FastNoise(u64);
+pub(super) struct FastNoise(u64);
 
 impl FastNoise {
     /// A generator whose state is drawn from `rng`.
-    pub fn from_rng<R: Rng + ?Sized>(rng: &mut R) -> Self {
+    pub(super) fn from_rng<R: Rng + ?Sized>(rng: &mut R) -> Self {
         Self(rng.gen::<u64>() | 1)
     }
 
     /// The next 32 random bits.
-    pub fn next_u32(&mut self) -> u32 {
+    pub(super) fn next_u32(&mut self) -> u32 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -309,20 +309,20 @@ impl FastNoise {
     }
 
     /// Uniform on `[-1, 1)`.
-    pub fn symmetric(&mut self) -> f32 {
+    pub(super) fn symmetric(&mut self) -> f32 {
         self.next_u32() as f32 / 2_147_483_648.0 - 1.0
     }
 
     /// Roughly standard normal: the sum of four uniforms, rescaled to unit variance (its tails stop at
     /// ±3.5, which is all noise on 8-bit pixels needs).
-    pub fn normal(&mut self) -> f32 {
+    pub(super) fn normal(&mut self) -> f32 {
         const UNIT: f32 = 0.866_025_4; // sqrt(3/4): four uniforms on [-1, 1) have variance 4/3
         (self.symmetric() + self.symmetric() + self.symmetric() + self.symmetric()) * UNIT
     }
 }
 
 /// The bundled DejaVu Sans Bold, parsed once.
-pub fn font() -> &'static FontRef<'static> {
+pub(super) fn font() -> &'static FontRef<'static> {
     static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
     FONT.get_or_init(|| {
         FontRef::try_from_slice(dejavu::sans::bold()).expect("the bundled DejaVu font parses; this is a bug")
@@ -333,7 +333,7 @@ pub fn font() -> &'static FontRef<'static> {
 const CAP_HEIGHT: f32 = 0.73;
 
 /// The largest font scale at which `text` fits `max_w` wide with capitals `max_h` high.
-pub fn fit_scale(text: &str, max_w: f32, max_h: f32) -> f32 {
+pub(super) fn fit_scale(text: &str, max_w: f32, max_h: f32) -> f32 {
     const PROBE: f32 = 100.0;
     let (probe_w, _) = text_size(PROBE, font(), text);
     let by_width = max_w * PROBE / probe_w.max(1) as f32;
@@ -341,7 +341,7 @@ pub fn fit_scale(text: &str, max_w: f32, max_h: f32) -> f32 {
 }
 
 /// The width of `text` at `scale`, in pixels.
-pub fn text_width(text: &str, scale: f32) -> u32 {
+pub(super) fn text_width(text: &str, scale: f32) -> u32 {
     text_size(scale, font(), text).0
 }
 
@@ -354,13 +354,13 @@ fn centred_origin(text: &str, scale: f32, cx: f32, cy: f32) -> (i32, i32) {
 }
 
 /// Draws `text` in `colour` with its capitals centred on `(cx, cy)`.
-pub fn draw_centred(image: &mut RgbImage, colour: Rgb<u8>, cx: f32, cy: f32, scale: f32, text: &str) {
+pub(super) fn draw_centred(image: &mut RgbImage, colour: Rgb<u8>, cx: f32, cy: f32, scale: f32, text: &str) {
     let (x, y) = centred_origin(text, scale, cx, cy);
     draw_text_mut(image, colour, x, y, scale, font(), text);
 }
 
 /// Draws `text` into a coverage mask (255 where the glyphs are), capitals centred on `(cx, cy)`.
-pub fn draw_centred_mask(mask: &mut GrayImage, cx: f32, cy: f32, scale: f32, text: &str) {
+pub(super) fn draw_centred_mask(mask: &mut GrayImage, cx: f32, cy: f32, scale: f32, text: &str) {
     let (x, y) = centred_origin(text, scale, cx, cy);
     draw_text_mut(mask, Luma([255]), x, y, scale, font(), text);
 }

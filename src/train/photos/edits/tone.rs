@@ -77,7 +77,7 @@ fn mean_luma(image: &RgbImage) -> f32 {
 }
 
 /// Brightness, contrast, saturation and gamma, and sometimes full grayscale (see the `COLOR_*` recipe).
-pub fn color<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn color<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let knobs = ColorKnobs::draw(rng);
     // The tone curve (gamma, gain, contrast about the mean) is the same for every channel: one table.
     let pivot = mean_luma(image).powf(knobs.gamma) * knobs.gain;
@@ -97,7 +97,7 @@ pub fn color<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
 }
 
 /// Gaussian blur, additive noise, or an unsharp mask, one of the three at random.
-pub fn blur_noise<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn blur_noise<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     match rng.gen_range(0..3) {
         0 => gaussian_blur(image, rng.gen_range(BLUR_SIGMA)),
         1 => noise(image, rng),
@@ -130,7 +130,7 @@ fn sharpen<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
 
 /// Rescaled by [`RECOMPRESS_SCALE`], then a JPEG round trip at [`RECOMPRESS_QUALITY`]; the result keeps the
 /// smaller size, as a re-upload of a downloaded thumbnail would.
-pub fn recompress<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
+pub(super) fn recompress<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
     let scale = rng.gen_range(RECOMPRESS_SCALE);
     let (w, h) = scaled(image.width(), image.height(), scale);
     let small = resize(image, w, h);
@@ -138,7 +138,7 @@ pub fn recompress<R: Rng + ?Sized>(image: &RgbImage, rng: &mut R) -> RgbImage {
 }
 
 /// `image` encoded as a JPEG at `quality` and decoded again.
-pub fn jpeg_round_trip(image: &RgbImage, quality: u8) -> RgbImage {
+pub(super) fn jpeg_round_trip(image: &RgbImage, quality: u8) -> RgbImage {
     let mut bytes = Vec::new();
     JpegEncoder::new_with_quality(&mut bytes, quality)
         .encode_image(image)
