@@ -95,3 +95,64 @@ fn exactly_one_of(schema: &Value, one: &str, other: &str) -> Value {
     };
     json!({"anyOf": [branch(one, other), branch(other, one)]})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::routes::compare::{CompareForm, CompareRequest};
+    use crate::http::routes::embed::{EmbedForm, EmbedRequest};
+    use crate::http::routes::search::{SearchForm, SearchRequest};
+    use crate::http::routes::verify::{VerifyForm, VerifyRequest};
+    use utoipa::PartialSchema;
+
+    /// The form's parts, the parts the extractor accepts and the JSON fields are one list; no form
+    /// value is `null`; images are files.
+    fn check<R: ToSchema + FormRequest, F: ToSchema>() {
+        let json = serde_json::to_value(R::schema()).unwrap();
+        let form = serde_json::to_value(F::schema()).unwrap();
+        let branches = form["anyOf"].as_array().cloned().unwrap_or_else(|| vec![form.clone()]);
+        let mut form_fields: Vec<String> = branches
+            .iter()
+            .flat_map(|b| b["properties"].as_object().unwrap().keys().cloned())
+            .collect();
+        form_fields.sort();
+        form_fields.dedup();
+        let mut json_fields: Vec<String> = json["properties"].as_object().unwrap().keys().cloned().collect();
+        json_fields.sort();
+        let mut accepted: Vec<String> = R::FIELDS.iter().map(|f| f.name.to_string()).collect();
+        accepted.sort();
+        assert_eq!(form_fields, json_fields, "{}", F::name());
+        assert_eq!(accepted, json_fields, "{}", F::name());
+        for branch in &branches {
+            assert_eq!(branch["additionalProperties"], json!(false), "{}", F::name());
+            let text = branch.to_string();
+            assert!(!text.contains("null"), "{}: {text}", F::name());
+            assert!(!text.contains(IMAGE_DATA), "{}: {text}", F::name());
+        }
+    }
+
+    #[test]
+    fn every_form_is_its_json_request_with_files() {
+        check::<CompareRequest, CompareForm>();
+        check::<EmbedRequest, EmbedForm>();
+        check::<SearchRequest, SearchForm>();
+        check::<VerifyRequest, VerifyForm>();
+    }
+
+    /// The comma-separated form of a list of ids accepts what the JSON list's items accept, up to its length
+    /// (checked here with the bound cut to 3 ids: the regex crate refuses to compile 1000 repetitions).
+    #[test]
+    fn a_list_of_ids_becomes_one_comma_separated_part() {
+        let form = serde_json::to_value(SearchForm::schema()).unwrap();
+        let json = serde_json::to_value(SearchRequest::schema()).unwrap();
+        let pattern = form["properties"]["subjects"]["pattern"].as_str().unwrap();
+        assert!(pattern.ends_with("){0,999}$"), "{pattern}");
+        let item = json["properties"]["subjects"]["items"]["pattern"].as_str().unwrap();
+        let item = item.trim_start_matches('^').trim_end_matches('$');
+        assert!(pattern.starts_with(&format!("^{item}(?:,{item})")), "{pattern}");
+        let pattern = regex::Regex::new(&pattern.replace("{0,999}", "{0,2}")).unwrap();
+        assert!(pattern.is_match("a") && pattern.is_match("a,b.c,..d"));
+        assert!(!pattern.is_match("a,b,c,d"), "more ids than the list holds");
+        assert!(!pattern.is_match("a,,b") && !pattern.is_match("a b") && !pattern.is_match(".."));
+    }
+}
