@@ -12,9 +12,9 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config::ServeConfig;
-use crate::infer::Engine;
+use crate::infer::{DecodePool, Engine, ModelHandle, Upload};
+use crate::metrics::Metrics;
 use crate::model::ModelCard;
-use crate::preprocess::{preprocess, DecodeLimits};
 use crate::store::{ImageId, Reembedded, StaleImage, Store};
 
 /// Stale images read, embedded and written per round (one transaction each): large enough to fill
@@ -84,12 +84,14 @@ async fn reindex(config: ReindexConfig) -> anyhow::Result<()> {
             println!("{model}: {count} images, but no such model is loaded here: skipped");
         }
     }
+    // One submission never exceeds a batch, nor what the queue admits at once.
+    let batch = serve.max_batch_size.min(serve.queue_capacity) as usize;
     let work = Work {
         store: &store,
         engine: &engine,
-        limits: serve.decode_limits(),
-        // One submission never exceeds a batch, nor what the queue admits at once.
-        batch: serve.max_batch_size.min(serve.queue_capacity) as usize,
+        // The server's decoders, with room for one submission: this command is their only caller.
+        decoder: DecodePool::new(serve.decode_pool, batch, serve.decode_limits(), Metrics::new()),
+        batch,
     };
     let mut failed = 0;
     for card in cards {
@@ -109,7 +111,7 @@ async fn reindex(config: ReindexConfig) -> anyhow::Result<()> {
 struct Work<'a> {
     store: &'a Store,
     engine: &'a Engine,
-    limits: DecodeLimits,
+    decoder: DecodePool,
     /// Images per engine submission.
     batch: usize,
 }
@@ -123,6 +125,7 @@ impl Work<'_> {
             model: card.name.clone(),
             ..ModelReport::default()
         };
+        let model = ModelHandle::new(self.engine, &self.decoder, &card.name)?;
         let mut stale_seen = 0;
         let mut after: Option<ImageId> = None;
         loop {
@@ -137,9 +140,8 @@ impl Work<'_> {
             }
             report.not_kept += not_kept.len();
             let kept_count = kept.len();
-            let (inputs, images) = prepare(kept, card, self.limits).await?;
+            let (embeddings, images) = self.embed(model, kept).await?;
             report.failed += kept_count - images.len();
-            let embeddings = self.embed(&card.name, inputs).await?;
             let replacements: Vec<Reembedded> = images
                 .into_iter()
                 .zip(embeddings)
@@ -157,45 +159,39 @@ impl Work<'_> {
         Ok(report)
     }
 
-    /// Embeddings for `inputs`, in order, a batch at a time.
-    async fn embed(&self, model: &str, inputs: Vec<Vec<f32>>) -> anyhow::Result<Vec<Vec<f32>>> {
-        let mut embeddings = Vec::with_capacity(inputs.len());
-        let mut inputs = inputs.into_iter().peekable();
-        while inputs.peek().is_some() {
-            let chunk: Vec<Vec<f32>> = inputs.by_ref().take(self.batch).collect();
+    /// Embeddings of the kept images that still decode, a batch at a time, with those images in the same
+    /// order; the others are logged, and left out.
+    async fn embed(
+        &self,
+        model: ModelHandle<'_>,
+        kept: Vec<StaleImage>,
+    ) -> anyhow::Result<(Vec<Vec<f32>>, Vec<StaleImage>)> {
+        let mut embeddings = Vec::with_capacity(kept.len());
+        let mut embedded = Vec::with_capacity(kept.len());
+        let mut kept = kept.into_iter().peekable();
+        while kept.peek().is_some() {
+            let mut chunk: Vec<StaleImage> = kept.by_ref().take(self.batch).collect();
+            let uploads = chunk
+                .iter_mut()
+                .map(|image| {
+                    let bytes = image
+                        .bytes
+                        .take()
+                        .expect("only kept images are embedded; this is a bug");
+                    Upload::raw(image.id.to_string(), bytes.into())
+                })
+                .collect();
             let deadline = tokio::time::Instant::now() + BATCH_DEADLINE;
-            embeddings.extend(self.engine.embed(model, chunk, deadline).await?);
-        }
-        Ok(embeddings)
-    }
-}
-
-/// Model inputs for the kept images that still decode, and those images, in the same order; the
-/// others are logged (and counted by the caller from the difference).
-async fn prepare(
-    kept: Vec<StaleImage>,
-    card: &ModelCard,
-    limits: DecodeLimits,
-) -> anyhow::Result<(Vec<Vec<f32>>, Vec<StaleImage>)> {
-    let pp = card.preprocessing.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut inputs = Vec::with_capacity(kept.len());
-        let mut images = Vec::with_capacity(kept.len());
-        for mut image in kept {
-            let bytes = image
-                .bytes
-                .take()
-                .expect("only kept images are prepared; this is a bug");
-            match preprocess(&bytes, &limits, &pp) {
-                Ok(input) => {
-                    inputs.push(input);
-                    images.push(image);
+            for (image, outcome) in chunk.into_iter().zip(model.embed_each(uploads, deadline).await?) {
+                match outcome {
+                    Ok(embedding) => {
+                        embeddings.push(embedding);
+                        embedded.push(image);
+                    }
+                    Err(err) => tracing::warn!(image = %image.id, error = %err, "a kept image no longer decodes"),
                 }
-                Err(err) => tracing::warn!(image = %image.id, error = %err, "a kept image no longer decodes"),
             }
         }
-        (inputs, images)
-    })
-    .await
-    .context("image preprocessing panicked")
+        Ok((embeddings, embedded))
+    }
 }

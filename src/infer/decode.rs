@@ -167,6 +167,21 @@ impl DecodePool {
             .collect())
     }
 
+    /// As `preprocess`, each image's outcome on its own: for callers that go on without the images
+    /// that do not decode (`simverify reindex`). Refused as a whole only when not admitted.
+    pub(crate) async fn preprocess_each(
+        &self,
+        uploads: Vec<Upload>,
+        pp: &Preprocessing,
+        deadline: Deadline,
+    ) -> Result<Vec<Result<Vec<f32>, EmbedError>>, EmbedError> {
+        let prepared = self.prepare_each(uploads, pp, deadline, None).await?;
+        Ok(prepared
+            .into_iter()
+            .map(|outcome| outcome.map(|(input, _)| input))
+            .collect())
+    }
+
     async fn prepare(
         &self,
         uploads: Vec<Upload>,
@@ -174,6 +189,19 @@ impl DecodePool {
         deadline: Deadline,
         located: Option<&Preprocessing>,
     ) -> Result<Vec<(Vec<f32>, Option<LocatedInput>)>, EmbedError> {
+        self.prepare_each(uploads, pp, deadline, located)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    async fn prepare_each(
+        &self,
+        uploads: Vec<Upload>,
+        pp: &Preprocessing,
+        deadline: Deadline,
+        located: Option<&Preprocessing>,
+    ) -> Result<Vec<Result<(Vec<f32>, Option<LocatedInput>), EmbedError>>, EmbedError> {
         // All of a request's images or none: half a request admitted is decoding work nobody can use.
         let mut admitted = self.admit(uploads.len(), deadline)?.into_iter();
         let pp = Arc::new(pp.clone());
@@ -184,7 +212,7 @@ impl DecodePool {
             let waiting = admitted.next().expect("one admission per upload; this is a bug");
             self.one(upload, waiting, budget.as_ref(), Arc::clone(&pp), located.clone())
         });
-        futures::future::join_all(jobs).await.into_iter().collect()
+        Ok(futures::future::join_all(jobs).await)
     }
 
     /// Counts `images` in as waiting, one guard each, or refuses them all when the wait is full or too

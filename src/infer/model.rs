@@ -53,6 +53,42 @@ impl<'a> ModelHandle<'a> {
         Ok(embeddings)
     }
 
+    /// As `embed`, each image's outcome on its own: the images that decode are embedded in one
+    /// submission, the others answer their decode error. Fails as a whole only when the pool refuses the
+    /// images or the model fails.
+    pub(crate) async fn embed_each(
+        &self,
+        images: Vec<Upload>,
+        deadline: Instant,
+    ) -> Result<Vec<Result<Vec<f32>, EmbedError>>, EmbedError> {
+        let mut outcomes = self
+            .decoder
+            .preprocess_each(images, &self.card().preprocessing, deadline)
+            .await?;
+        let inputs: Vec<Vec<f32>> = outcomes
+            .iter_mut()
+            .filter_map(|outcome| outcome.as_mut().ok().map(std::mem::take))
+            .collect();
+        let decoded = inputs.len();
+        let embeddings = if decoded == 0 {
+            Vec::new()
+        } else {
+            self.model.embed(inputs, deadline).await?
+        };
+        if embeddings.len() != decoded {
+            return Err(EmbedError::Internal(format!(
+                "the engine answered {} embeddings for {decoded} images",
+                embeddings.len()
+            )));
+        }
+        // Each decoded image's input slot takes its embedding, in order.
+        let mut embeddings = embeddings.into_iter();
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map(|_| embeddings.next().expect("one embedding per decoded image")))
+            .collect())
+    }
+
     /// As `embed`, each embedding with the image's located contributions and placement (from the same
     /// decode, in full, so that places are in the image's own pixels; the contributions from a second
     /// pass at the card's `location_input` size): what `/compare` explains a match with. Only for a model

@@ -423,3 +423,34 @@ fn refuses_to_start_outside_a_runtime() {
 
     assert!(matches!(err, EngineError::Config(_)), "{err}");
 }
+
+/// `embed_each` (what `simverify reindex` uses): an image that does not decode answers its own error, and
+/// the others are embedded, in order, in one submission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_image_gets_its_own_outcome_and_the_decoded_ones_one_batch() {
+    let loader = StandInLoader::new(Duration::ZERO);
+    let metrics = Metrics::new();
+    let engine = start_stand_in(&loader, config(8, 1), &metrics).await.unwrap();
+    let decoder = crate::infer::DecodePool::new(2, 8, crate::preprocess::DecodeLimits::default(), Metrics::new());
+    let model = crate::infer::ModelHandle::new(&engine, &decoder, "tiny").unwrap();
+    let png = |level: u8| {
+        let mut bytes = Vec::new();
+        image::GrayImage::from_pixel(SIDE as u32, SIDE as u32, image::Luma([level]))
+            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        crate::infer::Upload::raw(format!("image-{level}"), bytes.into())
+    };
+    let broken = crate::infer::Upload::raw("broken".into(), b"not an image".to_vec().into());
+
+    let outcomes = model.embed_each(vec![png(0), broken, png(255)], later()).await.unwrap();
+
+    assert_eq!(outcomes.len(), 3);
+    let (first, last) = (outcomes[0].as_ref().unwrap(), outcomes[2].as_ref().unwrap());
+    assert_ne!(first, last, "each decoded image has its own row");
+    assert!(outcomes[1].is_err(), "the broken image answers its error");
+    assert_eq!(
+        loader.sizes()[1..],
+        [2],
+        "the two decoded images travelled in one batch"
+    );
+}
