@@ -44,3 +44,10 @@ pub mod reindex;
 mod store;
 #[cfg(feature = "train")]
 pub mod train;
+
+// The integration tests' way to run the whole service, over real HTTP, on a deterministic stand-in for
+// the network (batching, deadlines, overload and failures); not an API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::infer::{Backend, EngineError, LoadBackend};
+}

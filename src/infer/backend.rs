@@ -11,7 +11,7 @@ use super::EngineError;
 use crate::model::{device_label, load_model, LoadedModel};
 
 /// One replica of one model, owned by one worker thread.
-pub(crate) trait Backend {
+pub trait Backend {
     /// The embeddings of `images` inputs laid end to end in `inputs` (each the card's `C×H×W` floats,
     /// already checked), one row per image, in order. An error or a panic fails this batch only.
     fn embed(&self, inputs: &[f32], images: usize) -> Result<Vec<Vec<f32>>, String>;
@@ -25,7 +25,7 @@ pub(crate) trait Backend {
 
 /// Makes the replicas of one model: `load` runs once on each worker's thread, because a replica may
 /// hold what cannot cross threads (libtorch tensors are `Send`, not `Sync`).
-pub(crate) trait LoadBackend: Send + Sync + 'static {
+pub trait LoadBackend: Send + Sync + 'static {
     fn load(&self) -> Result<Box<dyn Backend>, EngineError>;
 
     /// Where the replicas compute, as the `device` label of `simverify_model_info` reads it.

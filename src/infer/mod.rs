@@ -23,6 +23,7 @@ use std::time::Duration;
 use crate::model::DeviceSetting;
 use crate::preprocess::PreprocessError;
 
+pub use backend::{Backend, LoadBackend};
 pub(crate) use decode::decode_base64;
 pub(crate) use decode::{DecodePool, Upload, UploadData};
 pub(crate) use engine::Engine;

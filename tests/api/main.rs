@@ -15,6 +15,7 @@ mod error_table;
 mod errors;
 mod fuzz_regressions;
 mod hash_crosscheck;
+mod inference_over_http;
 mod json_logs;
 mod lifecycle;
 mod load;

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,9 +13,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::config::ServeConfig;
-use crate::infer::Engine;
+use crate::infer::{Engine, LoadBackend};
 use crate::keys::ApiKeys;
 use crate::metrics::Metrics;
+use crate::model::ModelCard;
 use crate::store::Store;
 
 use crate::http::server::catalogue_loader::{open_store, spawn_catalogue_loader};
@@ -33,6 +35,8 @@ pub struct App {
     /// Opened and migrated by `build`, so that a bad store stops the start there; its search index
     /// loads once serving starts.
     store: Store,
+    /// The models' cards and backends when not the model directory's libtorch networks (tests).
+    backends: Option<Vec<(ModelCard, Arc<dyn LoadBackend>)>>,
 }
 
 impl App {
@@ -52,7 +56,20 @@ impl App {
             }
             state.require_api_keys(keys);
         }
-        Ok(App { listener, state, store })
+        Ok(App {
+            listener,
+            state,
+            store,
+            backends: None,
+        })
+    }
+
+    /// Serves these models, each on its own backend, instead of the model directory's: for tests that
+    /// need a network whose speed and failures they decide.
+    #[doc(hidden)]
+    pub fn on_backends(mut self, models: Vec<(ModelCard, Arc<dyn LoadBackend>)>) -> Self {
+        self.backends = Some(models);
+        self
     }
 
     /// The address actually bound (the real port when the configuration asked for port 0).
@@ -66,9 +83,14 @@ impl App {
     /// and stops when `shutdown` completes: `/ready` turns 503, the listener stays open for the drain delay,
     /// then closes, and requests in flight finish. Fails when the models or the search index cannot be loaded.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state, store } = self;
+        let App {
+            listener,
+            state,
+            store,
+            backends,
+        } = self;
         let started = Instant::now();
-        let load_failed = spawn_loader(state.clone(), started);
+        let load_failed = spawn_loader(state.clone(), started, backends);
         let catalogue_failed = spawn_catalogue_loader(state.clone(), store);
 
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -116,14 +138,21 @@ impl App {
 
 /// Loads the engine on the blocking pool and publishes it; the returned future completes only if loading
 /// fails, with the reason.
-fn spawn_loader(state: AppState, started: Instant) -> impl Future<Output = anyhow::Error> {
+fn spawn_loader(
+    state: AppState,
+    started: Instant,
+    backends: Option<Vec<(ModelCard, Arc<dyn LoadBackend>)>>,
+) -> impl Future<Output = anyhow::Error> {
     let (fail_tx, fail_rx) = oneshot::channel::<anyhow::Error>();
     tokio::spawn(async move {
         let config = state.config().clone();
         let metrics = state.metrics().clone();
         let loaded = tokio::task::spawn_blocking(move || {
-            let engine = Engine::start(&config.model_dir, &config.engine_config(), &metrics)
-                .with_context(|| format!("cannot load the models under {}", config.model_dir.display()))?;
+            let engine = match backends {
+                None => Engine::start(&config.model_dir, &config.engine_config(), &metrics)
+                    .with_context(|| format!("cannot load the models under {}", config.model_dir.display()))?,
+                Some(models) => Engine::with_backends(models, &config.engine_config(), &metrics)?,
+            };
             check_default_model(&engine, &config.default_model)?;
             Ok::<_, anyhow::Error>(engine)
         })

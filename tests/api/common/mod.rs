@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod browser;
+pub mod stand_in;
 pub mod traffic;
 
 pub fn repo_path(relative: &str) -> PathBuf {
@@ -91,13 +92,28 @@ impl Server {
         server
     }
 
+    /// Starts a server with `extra` flags on `stand_in` instead of the bundled models, and waits until it
+    /// is ready.
+    pub async fn start_on(stand_in: &stand_in::StandIn, extra: &[&str]) -> Server {
+        let server = Server::spawn_on(config(extra), Some(stand_in)).await;
+        server.wait_ready().await;
+        server
+    }
+
     /// Starts a server and returns at once, while the models load.
     pub async fn spawn(config: ServeConfig) -> Server {
+        Server::spawn_on(config, None).await
+    }
+
+    async fn spawn_on(config: ServeConfig, stand_in: Option<&stand_in::StandIn>) -> Server {
         let scratch = config
             .data_dir
             .starts_with(scratch_root())
             .then(|| config.data_dir.clone());
-        let app = App::build(config).await.expect("the test server binds");
+        let mut app = App::build(config).await.expect("the test server binds");
+        if let Some(stand_in) = stand_in {
+            app = app.on_backends(stand_in.models());
+        }
         let addr = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
