@@ -115,7 +115,9 @@ impl FormPart for Option<u64> {
     }
 }
 
-/// A threshold override (its schema: `minimum` 0, `maximum` the largest `f32`, as the field says).
+/// A threshold override. Its fields' schemas say `minimum` 0 and `maximum` the largest `f32`: a larger
+/// number would be read as infinity and refused. (Requests only: an answer's `f32`, printed shortest, may
+/// round above that maximum.)
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(transparent)]
 pub(crate) struct Threshold(f32);

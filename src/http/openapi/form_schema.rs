@@ -123,6 +123,9 @@ mod tests {
         accepted.sort();
         assert_eq!(form_fields, json_fields, "{}", F::name());
         assert_eq!(accepted, json_fields, "{}", F::name());
+        if let Some(threshold) = json["properties"].get("threshold") {
+            assert_eq!(threshold["maximum"], json!(f32::MAX), "{}: a finite f32", R::name());
+        }
         for branch in &branches {
             assert_eq!(branch["additionalProperties"], json!(false), "{}", F::name());
             let text = branch.to_string();

@@ -12,8 +12,7 @@ use crate::model::distance::euclidean_vec;
 use crate::store::{check_id, StaleEmbeddings};
 
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{image_list, parse_model, required_image, ImageInput, InputLimits};
-use crate::http::extract::input::{FieldKind, Form};
+use crate::http::extract::input::{image_list, parse_model, required_image, FieldKind, Form, ImageInput, InputLimits};
 use crate::http::extract::request::{image_request, FormPart, ImageRequest, Threshold};
 use crate::http::middleware::deadline::Deadline;
 use crate::http::middleware::observe::{record_decision, REJECTED, VERIFIED};
