@@ -140,17 +140,8 @@ impl Work<'_> {
             }
             report.not_kept += not_kept.len();
             let kept_count = kept.len();
-            let (embeddings, images) = self.embed(model, kept).await?;
-            report.failed += kept_count - images.len();
-            let replacements: Vec<Reembedded> = images
-                .into_iter()
-                .zip(embeddings)
-                .map(|(image, embedding)| Reembedded {
-                    id: image.id,
-                    old_sha256: image.weights_sha256,
-                    embedding,
-                })
-                .collect();
+            let replacements = self.embed(model, kept).await?;
+            report.failed += kept_count - replacements.len();
             // Fewer when some were deleted or re-embedded by another run since they were read: those are
             // not stale any more, and not ours to count.
             report.reembedded += store.replace_embeddings(&card.name, weights, &replacements).await?;
@@ -159,15 +150,10 @@ impl Work<'_> {
         Ok(report)
     }
 
-    /// Embeddings of the kept images that still decode, a batch at a time, with those images in the same
-    /// order; the others are logged, and left out.
-    async fn embed(
-        &self,
-        model: ModelHandle<'_>,
-        kept: Vec<StaleImage>,
-    ) -> anyhow::Result<(Vec<Vec<f32>>, Vec<StaleImage>)> {
-        let mut embeddings = Vec::with_capacity(kept.len());
-        let mut embedded = Vec::with_capacity(kept.len());
+    /// New embeddings of the kept images that still decode, a batch at a time; the others are logged, and
+    /// left out.
+    async fn embed(&self, model: ModelHandle<'_>, kept: Vec<StaleImage>) -> anyhow::Result<Vec<Reembedded>> {
+        let mut replacements = Vec::with_capacity(kept.len());
         let mut kept = kept.into_iter().peekable();
         while kept.peek().is_some() {
             let mut chunk: Vec<StaleImage> = kept.by_ref().take(self.batch).collect();
@@ -184,14 +170,15 @@ impl Work<'_> {
             let deadline = tokio::time::Instant::now() + BATCH_DEADLINE;
             for (image, outcome) in chunk.into_iter().zip(model.embed_each(uploads, deadline).await?) {
                 match outcome {
-                    Ok(embedding) => {
-                        embeddings.push(embedding);
-                        embedded.push(image);
-                    }
+                    Ok(embedding) => replacements.push(Reembedded {
+                        id: image.id,
+                        old_sha256: image.weights_sha256,
+                        embedding,
+                    }),
                     Err(err) => tracing::warn!(image = %image.id, error = %err, "a kept image no longer decodes"),
                 }
             }
         }
-        Ok((embeddings, embedded))
+        Ok(replacements)
     }
 }

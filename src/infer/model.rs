@@ -38,19 +38,11 @@ impl<'a> ModelHandle<'a> {
     /// URLs fetched, decoded and preprocessed per the card, then embedded in one engine submission (so
     /// that a request's images travel in one batch), all by `deadline`.
     pub(crate) async fn embed(&self, images: Vec<Upload>, deadline: Instant) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let count = images.len();
         let inputs = self
             .decoder
             .preprocess(images, &self.card().preprocessing, deadline)
             .await?;
-        let embeddings = self.model.embed(inputs, deadline).await?;
-        if embeddings.len() != count {
-            return Err(EmbedError::Internal(format!(
-                "the engine answered {} embeddings for {count} images",
-                embeddings.len()
-            )));
-        }
-        Ok(embeddings)
+        self.embed_inputs(inputs, deadline).await
     }
 
     /// As `embed`, each image's outcome on its own: the images that decode are embedded in one
@@ -69,24 +61,25 @@ impl<'a> ModelHandle<'a> {
             .iter_mut()
             .filter_map(|outcome| outcome.as_mut().ok().map(std::mem::take))
             .collect();
-        let decoded = inputs.len();
-        let embeddings = if decoded == 0 {
-            Vec::new()
-        } else {
-            self.model.embed(inputs, deadline).await?
-        };
-        if embeddings.len() != decoded {
-            return Err(EmbedError::Internal(format!(
-                "the engine answered {} embeddings for {decoded} images",
-                embeddings.len()
-            )));
-        }
         // Each decoded image's input slot takes its embedding, in order.
-        let mut embeddings = embeddings.into_iter();
+        let mut embeddings = self.embed_inputs(inputs, deadline).await?.into_iter();
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.map(|_| embeddings.next().expect("one embedding per decoded image")))
             .collect())
+    }
+
+    /// One engine submission of model inputs: one embedding per input, in order.
+    async fn embed_inputs(&self, inputs: Vec<Vec<f32>>, deadline: Instant) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let count = inputs.len();
+        let embeddings = self.model.embed(inputs, deadline).await?;
+        if embeddings.len() != count {
+            return Err(EmbedError::Internal(format!(
+                "the engine answered {} embeddings for {count} images",
+                embeddings.len()
+            )));
+        }
+        Ok(embeddings)
     }
 
     /// As `embed`, each embedding with the image's located contributions and placement (from the same

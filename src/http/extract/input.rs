@@ -201,7 +201,8 @@ pub(crate) async fn read_form(
     Ok(form)
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
+/// At most `max_chars` of `s`: enough of a bad value to recognise it in an error, never all of a hostile one.
+pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
@@ -222,14 +223,6 @@ pub(crate) fn image_list(name: &str, images: Vec<ImageData>, limits: &InputLimit
         .collect())
 }
 
-/// A threshold override: any finite number >= 0 (distances are never negative).
-pub(crate) fn check_threshold(threshold: Option<f32>) -> Result<Option<f32>, ApiError> {
-    match threshold {
-        Some(t) if !t.is_finite() || t < 0.0 => Err(ApiError::InvalidThreshold(t.to_string())),
-        other => Ok(other),
-    }
-}
-
 /// A requested model name; an empty or blank one means the default, in either form.
 pub(crate) fn parse_model(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
@@ -238,16 +231,6 @@ pub(crate) fn parse_model(text: Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thresholds_must_be_finite_and_not_negative() {
-        assert_eq!(check_threshold(Some(0.0)).unwrap(), Some(0.0));
-        assert_eq!(check_threshold(Some(0.75)).unwrap(), Some(0.75));
-        for bad in [-0.1, f32::NAN, f32::INFINITY] {
-            let err = check_threshold(Some(bad)).unwrap_err();
-            assert_eq!(err.code(), "invalid_threshold", "{bad}");
-        }
-    }
 
     #[test]
     fn json_syntax_is_400_and_shape_is_422() {

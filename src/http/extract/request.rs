@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::http::extract::count::count_from_text;
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{check_threshold, Field, FieldKind, Form, InputLimits};
+use crate::http::extract::input::{truncate, Field, FieldKind, Form, InputLimits};
 use crate::http::problem::error::ApiError;
 
 /// A request read from JSON or from a multipart form into the same type, then checked.
@@ -95,7 +95,7 @@ impl FormPart for Option<bool> {
             Some("false") => Ok(Some(false)),
             Some(other) => Err(ApiError::InvalidRequest(format!(
                 "{name} must be true or false, got {:?}",
-                other.chars().take(20).collect::<String>()
+                truncate(other, 20)
             ))),
         }
     }
@@ -125,7 +125,10 @@ pub(crate) struct Threshold(f32);
 impl Threshold {
     /// Any finite number >= 0 (distances are never negative).
     pub(crate) fn check(threshold: Option<Self>) -> Result<Option<f32>, ApiError> {
-        check_threshold(threshold.map(|t| t.0))
+        match threshold {
+            Some(Self(t)) if !t.is_finite() || t < 0.0 => Err(ApiError::InvalidThreshold(t.to_string())),
+            other => Ok(other.map(|Self(t)| t)),
+        }
     }
 }
 
@@ -137,7 +140,7 @@ impl FormPart for Option<Threshold> {
         text.trim()
             .parse::<f32>()
             .map(|t| Some(Threshold(t)))
-            .map_err(|_| ApiError::InvalidThreshold(format!("{:?}", text.chars().take(40).collect::<String>())))
+            .map_err(|_| ApiError::InvalidThreshold(format!("{:?}", truncate(&text, 40))))
     }
 }
 
@@ -206,3 +209,18 @@ macro_rules! image_request {
 }
 
 pub(crate) use image_request;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_must_be_finite_and_not_negative() {
+        assert_eq!(Threshold::check(Some(Threshold(0.0))).unwrap(), Some(0.0));
+        assert_eq!(Threshold::check(Some(Threshold(0.75))).unwrap(), Some(0.75));
+        for bad in [-0.1, f32::NAN, f32::INFINITY] {
+            let err = Threshold::check(Some(Threshold(bad))).unwrap_err();
+            assert_eq!(err.code(), "invalid_threshold", "{bad}");
+        }
+    }
+}

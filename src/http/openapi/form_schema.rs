@@ -44,12 +44,17 @@ pub(crate) fn without_null(property: &mut Value) {
     if let Some(branches) = property["oneOf"].as_array() {
         let kept: Vec<Value> = branches.iter().filter(|b| b["type"] != "null").cloned().collect();
         if let [one] = kept.as_slice() {
-            let description = property.get("description").cloned();
-            *property = one.clone();
-            if let Some(description) = description {
-                property["description"] = description;
-            }
+            replace_keeping_description(property, one.clone());
         }
+    }
+}
+
+/// `property` becomes `by`, with the description the field's doc gave it.
+fn replace_keeping_description(property: &mut Value, by: Value) {
+    let description = property.get("description").cloned();
+    *property = by;
+    if let Some(description) = description {
+        property["description"] = description;
     }
 }
 
@@ -68,11 +73,7 @@ fn as_form_part(property: &mut Value) {
             let item = item.trim_start_matches('^').trim_end_matches('$');
             let most = property["maxItems"].as_u64().unwrap_or(1).max(1);
             let pattern = format!("^{item}(?:,{item}){{0,{}}}$", most - 1);
-            let description = property.get("description").cloned();
-            *property = json!({"type": "string", "pattern": pattern});
-            if let Some(description) = description {
-                property["description"] = description;
-            }
+            replace_keeping_description(property, json!({"type": "string", "pattern": pattern}));
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::model::distance::euclidean_vec;
 use crate::store::{check_id, StaleEmbeddings};
 
 use crate::http::extract::images::ImageData;
-use crate::http::extract::input::{image_list, parse_model, required_image, FieldKind, Form, ImageInput, InputLimits};
+use crate::http::extract::input::{
+    image_list, parse_model, required_image, truncate, FieldKind, Form, ImageInput, InputLimits,
+};
 use crate::http::extract::request::{image_request, FormPart, ImageRequest, Threshold};
 use crate::http::middleware::deadline::Deadline;
 use crate::http::middleware::observe::{record_decision, REJECTED, VERIFIED};
@@ -40,7 +42,7 @@ impl Aggregate {
             "mean" => Ok(Self::Mean),
             _ => Err(ApiError::InvalidRequest(format!(
                 "aggregate must be \"min\" or \"mean\", got {:?}",
-                text.chars().take(40).collect::<String>()
+                truncate(text, 40)
             ))),
         }
     }
