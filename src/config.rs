@@ -31,8 +31,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SIMVERIFY_DEVICE", default_value = "auto")]
     pub device: DeviceSetting,
 
-    /// Inference worker threads per model, each owning a replica of the model.
-    #[arg(long, env = "SIMVERIFY_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    /// Inference worker threads per model, each owning a replica of the model. Two: while one runs a
+    /// forward pass the other takes the next batch, which served every bundled model 21% to 70% more
+    /// compares under load on two cores than one worker did (`scripts/bench-defaults`).
+    #[arg(long, env = "SIMVERIFY_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub workers: u64,
 
     /// libtorch intra-op threads per worker; 0 leaves one core for HTTP and decoding and shares the rest among the workers.
@@ -156,16 +158,22 @@ pub struct ServeConfig {
     pub keep_images: bool,
 
     /// Enrolled images of one model (and weights) from which the catalogue also keeps an approximate
-    /// (HNSW) index, which then answers `/search` without a subject filter; below it, and with a filter,
-    /// every search scans exactly. The default keeps the scan up to two million: it answers a million in
-    /// 12 ms on two cores, while the index of a million takes over 13 minutes to build there.
+    /// index (k-means cells), which then answers `/search` without a subject filter; below it, and with a
+    /// filter, every search scans exactly. The default keeps the scan up to two million: it scans a million
+    /// in 16 to 31 ms on two cores, and finds every answer, where the cells miss a few.
     #[arg(long, env = "SIMVERIFY_ANN_MIN_IMAGES", default_value_t = crate::store::ANN_FROM)]
     pub ann_min_images: usize,
+
+    /// How many of the approximate index's k-means cells (about √N of them) a `/search` measures, nearest
+    /// the query first: more find more of the exact answers and take longer (`scripts/bench-search`).
+    #[arg(long, env = "SIMVERIFY_ANN_PROBES", default_value_t = crate::store::ANN_PROBES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub ann_probes: u64,
 
     /// When `/compare` explains a match (`"explain": true`): how far from an image's least matching place
     /// towards its best one (0 to 1) a place must be to count as matching. Chosen on validation pages by
     /// `scripts/explain-iou`.
-    #[arg(long, env = "SIMVERIFY_EXPLAIN_LEVEL", default_value_t = 0.15, value_parser = level)]
+    #[arg(long, env = "SIMVERIFY_EXPLAIN_LEVEL", default_value_t = 0.2, value_parser = level)]
     pub explain_level: f32,
 
     /// How often the search index reads the store's change log for other replicas' writes, in milliseconds.
@@ -295,6 +303,14 @@ impl ServeConfig {
 
     pub fn store_follow(&self) -> Duration {
         Duration::from_millis(self.store_follow_ms)
+    }
+
+    /// When the catalogue's sets get an approximate index, and how a search uses it.
+    pub(crate) fn approximate_search(&self) -> crate::store::Approximate {
+        crate::store::Approximate {
+            from_images: self.ann_min_images,
+            probes: self.ann_probes as usize,
+        }
     }
 }
 

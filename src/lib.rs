@@ -9,6 +9,7 @@
 //! - [`config`]: the `simverify serve` settings (flags and environment variables).
 //! - [`dedup`]: duplicate clusters in a folder (`simverify dedup DIR`) or the enrolled catalogue
 //!   (`--catalogue`, `POST /duplicates`): near pairs exactly or through k-means cells, clusters, report.
+//! - `kmeans`: the k-means cells of both approximate searches (dedup's near pairs, the catalogue's index).
 //! - [`client`]: the command-line client (`simverify compare | embed | verify | healthcheck`).
 //! - [`http`]: the axum service, by role: routes, middleware, server (start-up, connections, shutdown),
 //!   request extraction, problems (errors), OpenAPI.
@@ -20,7 +21,7 @@
 //! - [`keys`]: API keys: the key file, the constant-time check, `simverify keys add`.
 //! - [`reindex`]: `simverify reindex`, which re-embeds kept images after a model's weights change.
 //! - `store`: enrolled subjects and their embeddings (sqlx over SQLite or PostgreSQL), the in-memory
-//!   exact search index per model, the approximate (HNSW) index, and the change-log follower that keeps
+//!   exact search index per model, the approximate index (k-means cells), and the change-log follower that keeps
 //!   replicas in step.
 //! - [`train`]: data sets, pair sampling, the contrastive loss, the training loop, evaluation and plots
 //!   (what only training runs is behind the `train` feature).
@@ -37,6 +38,7 @@ pub mod fuzzing;
 pub mod http;
 mod infer;
 pub mod keys;
+mod kmeans;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;

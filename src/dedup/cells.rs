@@ -2,26 +2,18 @@
 //! `IndexIVFFlat`). K-means cuts the vectors into about √N cells; each vector lives in its nearest cell
 //! and is compared, by libtorch's matrix products, with the members of its `PROBES` nearest cells.
 //!
-//! Why not the HNSW index (`store/ann.rs`) here: a graph index costs one insertion per vector, and on
-//! two cores USearch built 200,000 vectors of 256 floats in 150 s and still missed 7% of the planted
-//! copies, where these cells found 99.6% of them among 1,000,000 in under two minutes. An all-pairs
-//! search asks about every vector at once, which suits dense products; the graph suits one query at a
-//! time against a catalogue that changes (`/search`).
+//! The catalogue's `/search` index (`store/cells.rs`) keeps the same kind of cells and asks them one query
+//! at a time; here every vector asks at once, which libtorch's dense products answer fastest.
 
-use tch::{Kind, TchError, Tensor};
+use tch::{TchError, Tensor};
 
 use super::pairs::{NearPair, Part};
+use crate::kmeans::{cell_count, closest, kmeans, squared_norms};
 use crate::model::distance::{from_squared, squared_euclidean};
 
 /// Cells each vector is compared with (its own and the next nearest): 16 of about √N found 99.6% of
 /// the planted copies at 1,000,000 vectors, 8 found 99.0% at 200,000 (`scripts/bench-dedup-scale`).
 const PROBES: usize = 16;
-
-/// K-means rounds over the sample: the cells only need to keep near vectors together, not to converge.
-const KMEANS_ROUNDS: usize = 10;
-
-/// Sample vectors per cell that k-means learns from.
-const SAMPLE_PER_CELL: usize = 64;
 
 /// Most entries of one block of distances (64 MiB of floats).
 const BLOCK_ENTRIES: usize = 1 << 24;
@@ -34,7 +26,7 @@ const ASSIGN_ROWS: usize = 65_536;
 pub(super) fn near_pairs(dim: usize, rows: &[f32], limit: f32) -> Result<Part, TchError> {
     let _no_grad = tch::no_grad_guard();
     let n = rows.len() / dim;
-    let cells = ((n as f64).sqrt().round() as usize).max(1);
+    let cells = cell_count(n);
     let probes = PROBES.min(cells);
     let x = Tensor::f_from_slice(rows)?.f_view([n as i64, dim as i64])?;
     let centroids = kmeans(&x, n, cells)?;
@@ -121,38 +113,6 @@ pub(super) fn near_pairs(dim: usize, rows: &[f32], limit: f32) -> Result<Part, T
     Ok((pairs, nearest))
 }
 
-/// `cells` centroids by k-means over an evenly spaced sample, starting from evenly spaced vectors
-/// (deterministic: the same rows give the same cells). A cell left empty keeps its centroid.
-fn kmeans(x: &Tensor, n: usize, cells: usize) -> Result<Tensor, TchError> {
-    let step = (n / (cells * SAMPLE_PER_CELL)).max(1) as i64;
-    let sample = x.f_slice(0, 0, n as i64, step)?;
-    let mut centroids = x
-        .f_slice(0, 0, n as i64, (n / cells).max(1) as i64)?
-        .f_narrow(0, 0, cells as i64)?
-        .contiguous();
-    for _ in 0..KMEANS_ROUNDS {
-        let nearest = closest(&sample, &centroids, 1)?.f_select(1, 0)?;
-        let sums = centroids.f_zeros_like()?.f_index_add(0, &nearest, &sample)?;
-        let counts = nearest
-            .f_bincount::<Tensor>(None, cells as i64)?
-            .f_to_kind(Kind::Float)?
-            .f_unsqueeze(1)?;
-        let means = sums.f_div(&counts.f_clamp_min(1.0)?)?;
-        centroids = means.f_where_self(&counts.f_gt(0.0)?, &centroids)?;
-    }
-    Ok(centroids)
-}
-
-/// The `k` nearest centroids of each row of `x`, nearest first (`[rows, k]`).
-fn closest(x: &Tensor, centroids: &Tensor, k: usize) -> Result<Tensor, TchError> {
-    // ‖x − c‖² ranks as ‖c‖² − 2 x·c: the row's own norm is the same for every centroid.
-    let norms = squared_norms(centroids)?;
-    let scores = norms
-        .f_unsqueeze(0)?
-        .f_addmm(&x.f_mul_scalar(-2.0)?, &centroids.f_tr()?)?;
-    Ok(scores.f_topk(k as i64, 1, false, true)?.1)
-}
-
 /// Each row's `probes` nearest cells, row after row.
 fn assign(x: &Tensor, n: usize, centroids: &Tensor, probes: usize) -> Result<Vec<usize>, TchError> {
     let mut cells = Vec::with_capacity(n * probes);
@@ -171,11 +131,6 @@ fn group(entries: usize, cells: usize, of: impl Iterator<Item = (usize, usize)>)
         lists[cell].push(v);
     }
     lists
-}
-
-/// Each row's squared length.
-fn squared_norms(rows: &Tensor) -> Result<Tensor, TchError> {
-    rows.f_square()?.f_sum_dim_intlist(1, false, Kind::Float)
 }
 
 fn to_i64(list: &[usize]) -> Vec<i64> {

@@ -65,20 +65,6 @@ impl EmbeddingNet {
         }
     }
 
-    /// The window embeddings `[N, R, D]` of a batch (see `TrunkEmbedding::regions`), unit length like the
-    /// whole image's; `None` for a network without them.
-    pub fn regions(&self, xs: &Tensor, sides: &[i64]) -> Option<Tensor> {
-        let regions = match &self.body {
-            Body::Pretrained(net) => net.regions(xs, sides)?,
-            _ => return None,
-        };
-        Some(if self.l2_normalize {
-            l2_normalize(&regions)
-        } else {
-            regions
-        })
-    }
-
     /// Readies the network for inference only: batch norms are folded into their convolutions.
     pub fn fold_batch_norm(&mut self) {
         if let Body::Pretrained(net) = &mut self.body {
@@ -103,11 +89,11 @@ impl ModuleT for EmbeddingNet {
     }
 }
 
-/// Scales each vector along the last dimension to unit length; the epsilon keeps an all-zero one finite.
+/// Scales each row to unit length; the epsilon keeps an all-zero row finite.
 fn l2_normalize(xs: &Tensor) -> Tensor {
     let norm = xs
         .square()
-        .sum_dim_intlist(-1, true, tch::Kind::Float)
+        .sum_dim_intlist(1, true, tch::Kind::Float)
         .clamp_min(1e-12)
         .sqrt();
     xs / norm

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::db::{Store, StoreError};
-use super::index::{Hit, Index, SearchQuery, Snapshot};
+use super::index::{Approximate, Hit, Index, SearchQuery, Snapshot};
 use crate::metrics::Metrics;
 
 /// Changes read per query while catching up.
@@ -50,13 +50,17 @@ impl Catalogue {
     /// Loads every embedding of an opened store into the index and applies the changes made meanwhile.
     /// (Opening is separate, and done before serving, so that a bad store stops the start at once while
     /// a large index still loads behind `/ready`.)
-    /// Sets of `ann_from` images or more get an approximate index.
-    pub(crate) async fn load(store: Store, metrics: Metrics, ann_from: usize) -> Result<Arc<Catalogue>, StoreError> {
+    /// Large sets get an approximate index as `approximate` says.
+    pub(crate) async fn load(
+        store: Store,
+        metrics: Metrics,
+        approximate: Approximate,
+    ) -> Result<Arc<Catalogue>, StoreError> {
         let started = Instant::now();
         // Read before the images: anything committed from here on is replayed by `catch_up`; replaying
         // a change the load already saw is harmless (adds and removals are idempotent).
         let applied = store.last_change().await?;
-        let mut index = Index::new(ann_from);
+        let mut index = Index::new(approximate);
         let mut loaded = 0usize;
         store
             .each_image(|row| {
@@ -250,10 +254,10 @@ mod tests {
     async fn a_second_catalogue_on_the_same_file_follows_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.sqlite").display());
-        let writer = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new(), crate::store::ANN_FROM)
+        let writer = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new(), Approximate::default())
             .await
             .unwrap();
-        let reader = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new(), crate::store::ANN_FROM)
+        let reader = Catalogue::load(Store::open(&url).await.unwrap(), Metrics::new(), Approximate::default())
             .await
             .unwrap();
         writer.store().create_subject("s", None, 1).await.unwrap();

@@ -7,7 +7,7 @@
 //!
 //! - `db.rs`: opening the store (migrations, SQLite pragmas) and every query.
 //! - `index.rs`: contiguous f32 rows per (model, weights) and the batched exact top-k scan.
-//! - `ann.rs`: the approximate (HNSW) index of large catalogues, for `/search`.
+//! - `cells.rs`: the approximate index (k-means cells) of large catalogues, for `/search`.
 //! - `catalogue.rs`: store + index + follower; what the HTTP handlers use.
 //! - `subjects.rs`: the catalogue's subject reads and writes, each counting its failures; writes refresh
 //!   the index.
@@ -15,8 +15,8 @@
 //! - `ids.rs`: subject and image identifiers.
 //! - `clock.rs`: timestamps (Unix milliseconds, RFC 3339 for answers).
 
-mod ann;
 mod catalogue;
+mod cells;
 mod clock;
 mod db;
 mod ids;
@@ -29,5 +29,5 @@ pub(crate) use catalogue::{Catalogue, SearchRefusal, StaleEmbeddings};
 pub(crate) use clock::{now_ms, rfc3339};
 pub(crate) use db::{Created, ImageRow, Store, StoreError, SubjectRow};
 pub(crate) use ids::{check_id, ImageId};
-pub(crate) use index::ANN_FROM;
+pub(crate) use index::{Approximate, ANN_FROM, ANN_PROBES};
 pub(crate) use stale::{Reembedded, StaleImage};

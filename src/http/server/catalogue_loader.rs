@@ -27,7 +27,7 @@ pub(crate) async fn open_store(config: &ServeConfig) -> anyhow::Result<Store> {
 pub(crate) fn spawn_catalogue_loader(state: AppState, store: Store) -> impl Future<Output = anyhow::Error> {
     let (fail_tx, fail_rx) = oneshot::channel::<anyhow::Error>();
     tokio::spawn(async move {
-        match Catalogue::load(store, state.metrics().clone(), state.config().ann_min_images).await {
+        match Catalogue::load(store, state.metrics().clone(), state.config().approximate_search()).await {
             Ok(catalogue) => {
                 catalogue.follow(state.config().store_follow());
                 state.set_catalogue(catalogue);

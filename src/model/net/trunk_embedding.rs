@@ -86,33 +86,6 @@ impl TrunkEmbedding {
         Some(powered.permute([0, 2, 3, 1]).matmul(&projection.ws.transpose(0, 1)))
     }
 
-    /// The embedding of every `side` x `side` window of the last feature map, for each of `sides` that
-    /// fits, pooled and projected as the whole image is: `[N, R, D]`, windows in row order, smallest side
-    /// first. A photo shown small inside a larger page fills a window rather than the image, and its window
-    /// comes close to the photo's own embedding; one forward pass gives them all. `None` for the frozen
-    /// baseline, which has no projection.
-    pub(super) fn regions(&self, xs: &Tensor, sides: &[i64]) -> Option<Tensor> {
-        let projection = self.projection.as_ref()?;
-        let features = self.trunk.features(xs).clamp_min(1e-6);
-        let (h, w) = (features.size()[2], features.size()[3]);
-        let windows: Vec<Tensor> = sides
-            .iter()
-            .filter(|&&side| side <= h && side <= w)
-            .map(|&side| {
-                let pooled = |x: &Tensor| x.avg_pool2d([side, side], [1, 1], [0, 0], false, true, None::<i64>);
-                let pooled = match &self.gem_p {
-                    Some(p) => {
-                        let p = p.clamp_min(1.0);
-                        pooled(&features.pow(&p)).pow(&p.reciprocal())
-                    }
-                    None => pooled(&features),
-                };
-                pooled.flatten(2, 3).transpose(1, 2)
-            })
-            .collect();
-        (!windows.is_empty()).then(|| projection.forward(&Tensor::cat(&windows, 1)))
-    }
-
     /// See [`EfficientNetLite::fold_batch_norm`].
     pub(super) fn fold_batch_norm(&mut self) {
         self.trunk.fold_batch_norm();

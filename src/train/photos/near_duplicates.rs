@@ -150,56 +150,6 @@ pub(crate) fn model_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessi
     Scored::from_matrix(set, |i, j| flat[i * cols + j])
 }
 
-/// The window sides, in cells of the last feature map, whose embeddings [`window_scores`] compares.
-pub(crate) const WINDOW_SIDES: [i64; 3] = [2, 3, 4];
-
-/// The model's distances when a window may stand for an image: each pair's least distance between one
-/// image's whole embedding and the other's whole or window embeddings (see `EmbeddingNet::regions`), so a
-/// photo shown small on a page is compared with the page's window that holds it. `None` for a network
-/// without windows.
-pub(crate) fn window_scores(net: &EmbeddingNet, set: &EditedSet, pp: &Preprocessing, device: Device) -> Option<Scored> {
-    let edits: Vec<RgbImage> = set.edits.iter().map(|e| e.image.clone()).collect();
-    let (originals, original_windows) = embed_with_windows(net, &set.originals, pp, device)?;
-    let (edited, edited_windows) = embed_with_windows(net, &edits, pp, device)?;
-    let (rows, cols, windows) = (set.originals.len() as i64, edits.len() as i64, edited_windows.size()[1]);
-    let dim = originals.size()[1];
-    let whole = Tensor::cdist(&originals, &edited, 2.0, None::<i64>);
-    let to_edit_windows = Tensor::cdist(&originals, &edited_windows.view([cols * windows, dim]), 2.0, None::<i64>)
-        .view([rows, cols, windows])
-        .amin(2, false);
-    let from_original_windows =
-        Tensor::cdist(&original_windows.view([rows * windows, dim]), &edited, 2.0, None::<i64>)
-            .view([rows, windows, cols])
-            .amin(1, false);
-    let matrix = whole.minimum(&to_edit_windows).minimum(&from_original_windows);
-    let flat = Vec::<f64>::try_from(matrix.to_kind(Kind::Double).flatten(0, -1))
-        .expect("a double tensor converts; this is a bug");
-    let cols = edits.len();
-    Some(Scored::from_matrix(set, |i, j| flat[i * cols + j]))
-}
-
-/// Whole-image embeddings `[N, D]` and window embeddings `[N, R, D]` of `images`.
-fn embed_with_windows(
-    net: &EmbeddingNet,
-    images: &[RgbImage],
-    pp: &Preprocessing,
-    device: Device,
-) -> Option<(Tensor, Tensor)> {
-    let shape = [pp.color.channels() as i64, i64::from(pp.height), i64::from(pp.width)];
-    let mut wholes = Vec::new();
-    let mut windows = Vec::new();
-    for chunk in images.chunks(EMBED_BATCH) {
-        let batch = preprocessed_batch(chunk, pp, shape).to_device(device);
-        let (whole, window) = tch::no_grad(|| {
-            let window = net.regions(&batch, &WINDOW_SIDES)?;
-            Some((net.forward_t(&batch, false), window))
-        })?;
-        wholes.push(whole.to_device(Device::Cpu));
-        windows.push(window.to_device(Device::Cpu));
-    }
-    Some((Tensor::cat(&wholes, 0), Tensor::cat(&windows, 0)))
-}
-
 /// A hash's normalised Hamming distances on every pair of `set`.
 pub(crate) fn hash_scores(hash: PerceptualHash, set: &EditedSet) -> Scored {
     let originals: Vec<u64> = set.originals.iter().map(|image| hash.hash(image)).collect();

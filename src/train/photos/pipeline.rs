@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::Device;
 
 use super::edits::{self, EditFamily};
-use super::near_duplicates::{edited_set, hash_scores, model_scores, window_scores, EditedSet, Scored};
+use super::near_duplicates::{edited_set, hash_scores, model_scores, EditedSet, Scored};
 use super::options::PhotoOptions;
 use super::plots as photo_plots;
 use super::sources::{load_sources, split_key, split_sources, Source, SourceSplit};
@@ -93,11 +93,9 @@ fn evaluation_set(sources: &[Source], limit: usize, seed: u64) -> (EditedSet, us
 
 /// The detector name of the frozen pretrained trunk in the card's figures.
 pub const FROZEN_TRUNK: &str = "frozen trunk";
-/// The detector name of the model when a window of either image may stand for it.
-pub const MODEL_WINDOWS: &str = "model, windows";
 
-/// Scores of the model, of the model with windows and of the frozen pretrained trunk (when the model has
-/// them) and of each hash on one edited set, the model first.
+/// Scores of the model, of the frozen pretrained trunk (when the model has one) and of each hash on one
+/// edited set, the model first.
 fn all_scores(
     net: &EmbeddingNet,
     frozen: Option<&EmbeddingNet>,
@@ -106,9 +104,6 @@ fn all_scores(
     device: Device,
 ) -> Vec<(String, Scored)> {
     let mut scores = vec![("model".to_string(), model_scores(net, set, pp, device))];
-    if let Some(windows) = window_scores(net, set, pp, device) {
-        scores.push((MODEL_WINDOWS.to_string(), windows));
-    }
     if let Some(frozen) = frozen {
         scores.push((FROZEN_TRUNK.to_string(), model_scores(frozen, set, pp, device)));
     }

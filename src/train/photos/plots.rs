@@ -11,7 +11,7 @@ use crate::train::metrics::roc_curve;
 use crate::train::plots::{plot_err, save_png};
 
 /// One colour per detector, the model first.
-const COLORS: [RGBColor; 5] = [BLUE, CYAN, RED, GREEN, MAGENTA];
+const COLORS: [RGBColor; 4] = [BLUE, RED, GREEN, MAGENTA];
 /// The lowest false accept rate on the log axis; near-duplicate search lives between 1e-4 and 1e-2.
 const FAR_FLOOR: f64 = 1e-5;
 
