@@ -31,7 +31,7 @@ pub(crate) struct Cells {
 
 impl Cells {
     /// Cells over `rows` (row `i` at `i * dim`): k-means over an evenly spaced sample, then every row filed
-    /// in its nearest cell, a block at a time (no second copy of the rows).
+    /// in its nearest cell, a block at a time (never a second copy of the whole set).
     pub(crate) fn build(dim: usize, rows: &[f32]) -> Result<Self, TchError> {
         let n = rows.len() / dim;
         let cells = cell_count(n);
