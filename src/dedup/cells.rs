@@ -8,7 +8,7 @@
 use tch::{TchError, Tensor};
 
 use super::pairs::{NearPair, Part};
-use crate::kmeans::{cell_count, closest, kmeans, squared_norms};
+use crate::kmeans::{assign, cell_count, kmeans, squared_norms};
 use crate::model::distance::{from_squared, squared_euclidean};
 
 /// Cells each vector is compared with (its own and the next nearest): 16 of about √N found 99.6% of
@@ -18,9 +18,6 @@ const PROBES: usize = 16;
 /// Most entries of one block of distances (64 MiB of floats).
 const BLOCK_ENTRIES: usize = 1 << 24;
 
-/// Rows assigned to cells at once.
-const ASSIGN_ROWS: usize = 65_536;
-
 /// Every pair of `rows` (vectors of `dim` floats) whose squared distance is under `limit`, found among
 /// the near cells of each vector, and each vector's squared distance to its nearest one seen.
 pub(super) fn near_pairs(dim: usize, rows: &[f32], limit: f32) -> Result<Part, TchError> {
@@ -29,9 +26,9 @@ pub(super) fn near_pairs(dim: usize, rows: &[f32], limit: f32) -> Result<Part, T
     let cells = cell_count(n);
     let probes = PROBES.min(cells);
     let x = Tensor::f_from_slice(rows)?.f_view([n as i64, dim as i64])?;
-    let centroids = kmeans(&x, n, cells)?;
+    let centroids = kmeans(rows, dim, cells)?;
     // Each vector's `probes` nearest cells, nearest first: the first is its home.
-    let nearest_cells = assign(&x, n, &centroids, probes)?;
+    let nearest_cells = assign(rows, dim, &centroids, probes)?;
     let home: Vec<usize> = nearest_cells.chunks(probes).map(|c| c[0]).collect();
     let members = group(n, cells, home.iter().copied().enumerate());
     let askers = group(
@@ -111,17 +108,6 @@ pub(super) fn near_pairs(dim: usize, rows: &[f32], limit: f32) -> Result<Part, T
         }
     }
     Ok((pairs, nearest))
-}
-
-/// Each row's `probes` nearest cells, row after row.
-fn assign(x: &Tensor, n: usize, centroids: &Tensor, probes: usize) -> Result<Vec<usize>, TchError> {
-    let mut cells = Vec::with_capacity(n * probes);
-    for start in (0..n).step_by(ASSIGN_ROWS) {
-        let rows = x.f_narrow(0, start as i64, ASSIGN_ROWS.min(n - start) as i64)?;
-        let nearest: Vec<i64> = Vec::try_from(closest(&rows, centroids, probes)?.f_flatten(0, -1)?)?;
-        cells.extend(nearest.into_iter().map(|c| c as usize));
-    }
-    Ok(cells)
 }
 
 /// The vectors of each cell, in order, from `(vector, cell)` entries.

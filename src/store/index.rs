@@ -11,8 +11,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::cells::Cells;
-pub(crate) use super::cells::ANN_PROBES;
+use super::cells::{Cells, ANN_PROBES};
 use super::db::ImageRow;
 use super::ids::ImageId;
 use crate::model::distance::{from_squared, squared_euclidean};

@@ -26,8 +26,9 @@ mod stale;
 mod subjects;
 
 pub(crate) use catalogue::{Catalogue, SearchRefusal, StaleEmbeddings};
+pub(crate) use cells::ANN_PROBES;
 pub(crate) use clock::{now_ms, rfc3339};
 pub(crate) use db::{Created, ImageRow, Store, StoreError, SubjectRow};
 pub(crate) use ids::{check_id, ImageId};
-pub(crate) use index::{Approximate, ANN_FROM, ANN_PROBES};
+pub(crate) use index::{Approximate, ANN_FROM};
 pub(crate) use stale::{Reembedded, StaleImage};
