@@ -159,8 +159,8 @@ pub struct ServeConfig {
 
     /// Enrolled images of one model (and weights) from which the catalogue also keeps an approximate
     /// index (k-means cells), which then answers `/search` without a subject filter; below it, and with a
-    /// filter, every search scans exactly. The default keeps the scan up to two million: it scans a million
-    /// in 16 to 31 ms on two cores, and finds every answer, where the cells miss a few.
+    /// filter, every search scans exactly. From the default, a quarter of a million, the cells answer three
+    /// times faster than the scan on two cores and still find the near-copies it finds (`scripts/bench-search`).
     #[arg(long, env = "SIMVERIFY_ANN_MIN_IMAGES", default_value_t = crate::store::ANN_FROM)]
     pub ann_min_images: usize,
 
@@ -173,7 +173,7 @@ pub struct ServeConfig {
     /// When `/compare` explains a match (`"explain": true`): how far from an image's least matching place
     /// towards its best one (0 to 1) a place must be to count as matching. Chosen on validation pages by
     /// `scripts/explain-iou`.
-    #[arg(long, env = "SIMVERIFY_EXPLAIN_LEVEL", default_value_t = 0.2, value_parser = level)]
+    #[arg(long, env = "SIMVERIFY_EXPLAIN_LEVEL", default_value_t = 0.1, value_parser = level)]
     pub explain_level: f32,
 
     /// How often the search index reads the store's change log for other replicas' writes, in milliseconds.

@@ -72,8 +72,8 @@ pub struct PhotoOptions {
     /// Weight of SSCD's entropy (KoLeo) regulariser; 0 leaves it out (10 beat SSCD's 30 and 0 on validation).
     #[arg(long, default_value_t = 10.0)]
     pub koleo: f64,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 600)]
+    /// Optimiser steps (1,000 beat 600 on validation: TAR at FAR 1e-3 0.847 against 0.820).
+    #[arg(long, default_value_t = 1000)]
     pub steps: usize,
     /// Sources per step; each gives two views.
     #[arg(long, default_value_t = 32)]
