@@ -49,6 +49,8 @@ pub(crate) struct Index {
     /// Subject ids, shared by every row of a subject.
     subjects: HashMap<Arc<str>, usize>,
     approximate: Approximate,
+    /// Cores a large search is shared between, asked once: on Linux the answer reads cgroup files.
+    threads: usize,
 }
 
 impl Default for Index {
@@ -64,6 +66,7 @@ impl Index {
             models: HashMap::new(),
             subjects: HashMap::new(),
             approximate,
+            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
         }
     }
 }
@@ -212,7 +215,7 @@ impl Index {
                 rows.dim
             ));
         }
-        Ok(rows.search(query, self.approximate.probes))
+        Ok(rows.search(query, self.approximate.probes, self.threads))
     }
 }
 
@@ -332,17 +335,16 @@ impl Rows {
         self.subjects.swap(a, b);
     }
 
-    fn search(&self, query: &SearchQuery<'_>, probes: usize) -> Vec<Hit> {
+    fn search(&self, query: &SearchQuery<'_>, probes: usize, threads: usize) -> Vec<Hit> {
         let n = self.ids.len();
         let k = query.k.min(n);
         if k == 0 {
             return Vec::new();
         }
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        let parts = |rows: usize| if rows * self.dim < PARALLEL_FLOATS { 1 } else { threads };
+        let threads_for = |rows: usize| if rows * self.dim < PARALLEL_FLOATS { 1 } else { threads };
         let best = if let (Some(cells), None) = (&self.cells, query.subjects) {
             let lists = cells.candidates(query.vector, probes);
-            let parts = parts(lists.iter().map(|l| l.len()).sum());
+            let parts = threads_for(lists.iter().map(|l| l.len()).sum());
             // Cells dealt out in turn, nearest first, so that the threads get about as many rows each.
             self.best_of(query, k, parts, |part| {
                 lists
@@ -352,7 +354,7 @@ impl Rows {
                     .flat_map(|l| l.iter().map(|&r| r as usize))
             })
         } else {
-            let parts = parts(n);
+            let parts = threads_for(n);
             let chunk = n.div_ceil(parts);
             self.best_of(query, k, parts, |part| {
                 (part * chunk).min(n)..((part + 1) * chunk).min(n)
