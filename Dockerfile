@@ -12,7 +12,7 @@ FROM rust:${RUST_VERSION}-bookworm AS builder
 ARG TORCH_VERSION
 ARG TORCH_INDEX_URL
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv libfontconfig1-dev pkg-config \
+    && apt-get install -y --no-install-recommends python3 python3-venv libfontconfig1-dev libturbojpeg0-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
@@ -37,12 +37,16 @@ RUN mkdir -p /opt/libtorch/lib \
     && ldd /usr/local/bin/simverify | awk '$3 ~ /^\/opt\/venv\// { print $3 }' | xargs -r cp -L -t /opt/libtorch/lib \
     && ls -l /opt/libtorch/lib
 
-# The binary needs glibc and libstdc++ (both in the base image) and the torch libraries copied below;
+# The binary needs glibc and libstdc++ (both in the base image), libturbojpeg and the torch libraries copied below;
 # TLS roots for URL fetching are compiled in (rustls with webpki roots).
 # scripts/image-smoke reproduces this stage in a debootstrap root and runs it: keep the two in step.
 FROM debian:bookworm-slim AS runtime
 # The subject store (SQLite, by default) lives in /var/lib/simverify: owned by the runtime user, who may
 # write nowhere else, and a volume, so that enrolments outlive the container.
+# libjpeg-turbo's TurboJPEG library, which decodes JPEGs at reduced scale.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libturbojpeg0 \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin simverify \
     && install -d -o simverify -g simverify -m 0750 /var/lib/simverify
 COPY --from=builder /opt/libtorch/lib /opt/libtorch/lib

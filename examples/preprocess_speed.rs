@@ -1,36 +1,39 @@
-//! What decoding and preprocessing one photo costs, old way against new, for an RGB 96×96 card.
+//! What decoding and preprocessing one JPEG costs, decoder against decoder, for the product card
+//! (RGB, 160×160, letterboxed).
 //!
-//! `cargo run --release --example preprocess_speed -- [--iterations 20] [--sizes 4000x3000,640x480]`
-//! generates JPEGs (quality 90, smooth gradients plus noise, like a photo; by default 4000×3000,
-//! 2000×1500 and 640×480) and prints the median milliseconds per image for `Letterbox` and
-//! `Stretch` cards:
+//! `cargo run --release --example preprocess_speed -- [--iterations 20] [--sizes 4000x3000,640x480]
+//! [--files examples/images/product-toolbox.jpg]` generates JPEGs (quality 90, smooth gradients plus
+//! noise, like a photo; by default 4000×3000, 2000×1500 and 640×480), reads any `--files`, and prints
+//! the median milliseconds per image:
 //!
-//! - `before`: the full decode by the `image` crate, a full-size RGB copy, `imageops::resize`;
-//! - `image + fir`: the same full decode, then `preprocess::prepare` (`fast_image_resize`);
-//! - `jpeg-decoder 1/n`: `jpeg-decoder`'s scaled decode forced whatever the size, then `prepare`;
-//! - `preprocess`: what the service does now, which scales only from
-//!   10 megapixels, where it pays (see `src/preprocess/jpeg.rs`).
+//! - `image, full`: the `image` crate's decoder (`zune-jpeg`) at full size;
+//! - `jpeg-decoder 1/n`: `jpeg-decoder`'s scaled IDCT at the smallest scale that keeps the card's size;
+//! - `turbojpeg 1/n`: libjpeg-turbo's scaled IDCT at that scale;
+//! - `preprocess`: what the service does (`simverify::preprocess::preprocess`, decode and prepare).
 //!
-//! Then the same for decoding alone. Times are wall-clock: `jpeg-decoder` runs a thread per colour
-//! component, so on an idle machine it looks better than its CPU time says.
+//! Each decoder's time is given alone and with `prepare` (the resize to the card), and the prepared
+//! input of each scaled decode is compared with the full decode's, in 8-bit levels: the largest and the
+//! mean difference over every value of the 160×160×3 input.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use clap::Parser;
-use image::imageops::{self, FilterType};
 use image::{DynamicImage, RgbImage};
 use simverify::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 use simverify::preprocess::{decode, prepare, preprocess, DecodeLimits};
 
 #[derive(Parser)]
 struct Args {
-    /// Runs of each way per image and card; the median is printed.
+    /// Runs of each way per image; the median is printed.
     #[arg(long, default_value_t = 20)]
     iterations: u32,
     /// Photo sizes to generate, WIDTHxHEIGHT.
     #[arg(long, value_delimiter = ',', default_value = "4000x3000,2000x1500,640x480", value_parser = parse_size)]
     sizes: Vec<(u32, u32)>,
+    /// JPEG files to measure as well.
+    #[arg(long, value_delimiter = ',')]
+    files: Vec<std::path::PathBuf>,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -44,72 +47,104 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let limits = DecodeLimits::default();
-    println!("decode + preprocess, median ms per image of {} runs", args.iterations);
-    println!(
-        "{:<10} {:<10} {:>8} {:>12} {:>17} {:>11}",
-        "image", "card", "before", "image + fir", "jpeg-decoder 1/n", "preprocess"
-    );
-    let mut decode_only = Vec::new();
+    let pp = product_card();
+    let target = (pp.width, pp.height);
+    let mut inputs = Vec::new();
     for &(width, height) in &args.sizes {
-        let bytes = jpeg(&photo(width, height), 90)?;
-        let (_, eighths) = scaled_decode(&bytes, (96, 96))?;
-        decode_only.push((
-            format!("{width}x{height} ({} KB)", bytes.len() / 1024),
-            time(args.iterations, || decode(&bytes, &limits).expect("decodes")),
-            eighths,
-            time(args.iterations, || scaled_decode(&bytes, (96, 96)).expect("decodes")),
-        ));
-        for resize in [ResizeMode::Letterbox, ResizeMode::Stretch] {
-            let pp = card(resize);
-            let before = time(args.iterations, || {
-                let image = decode(&bytes, &limits).expect("decodes");
-                old_prepare(&image, &pp)
-            });
-            let fir = time(args.iterations, || {
-                let image = decode(&bytes, &limits).expect("decodes");
-                prepare(&image, &pp)
-            });
-            let scaled = time(args.iterations, || {
-                let (image, _) = scaled_decode(&bytes, (pp.width, pp.height)).expect("decodes");
-                prepare(&image, &pp)
-            });
-            let now = time(args.iterations, || preprocess(&bytes, &limits, &pp).expect("decodes"));
-            println!(
-                "{:<10} {:<10} {before:>8.2} {fir:>12.2} {:>17} {now:>11.2}",
-                format!("{width}x{height}"),
-                format!("{resize:?}"),
-                format!("{scaled:.2} (1/{})", 8 / eighths),
-            );
-        }
+        inputs.push((format!("{width}x{height} generated"), jpeg(&photo(width, height), 90)?));
+    }
+    for file in &args.files {
+        let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        inputs.push((name, std::fs::read(file)?));
     }
     println!(
-        "
-decoding alone, median ms per image"
+        "median ms per image of {} runs; decode alone / decode and prepare for the 160x160 letterboxed card",
+        args.iterations
     );
-    println!("{:<22} {:>16} {:>17}", "image", "image, full size", "jpeg-decoder 1/n");
-    for (name, full, eighths, scaled) in decode_only {
+    println!(
+        "{:<34} {:>15} {:>20} {:>20} {:>11}",
+        "image", "image, full", "jpeg-decoder 1/n", "turbojpeg 1/n", "preprocess"
+    );
+    let mut agreement = Vec::new();
+    for (name, bytes) in &inputs {
+        let (w, h) = image::load_from_memory(bytes)?.into_rgb8().dimensions();
+        let label = format!("{name} ({w}x{h}, {} KB)", bytes.len() / 1024);
+        let full = |prep: bool| {
+            time(args.iterations, || {
+                let image = decode(bytes, &limits).expect("decodes");
+                prep.then(|| prepare(&image, &pp))
+            })
+        };
+        let jd = |prep: bool| {
+            time(args.iterations, || {
+                let (image, _) = jpeg_decoder_scaled(bytes, target).expect("decodes");
+                prep.then(|| prepare(&image, &pp))
+            })
+        };
+        let tj = |prep: bool| {
+            time(args.iterations, || {
+                let (image, _) = turbojpeg_scaled(bytes, target).expect("decodes");
+                prep.then(|| prepare(&image, &pp))
+            })
+        };
+        let now = time(args.iterations, || preprocess(bytes, &limits, &pp).expect("decodes"));
+        let (_, eighths) = turbojpeg_scaled(bytes, target)?;
+        let pair = |a: f64, b: f64| format!("{a:.2} / {b:.2}");
         println!(
-            "{name:<22} {full:>16.2} {:>17}",
-            format!("{scaled:.2} (1/{})", 8 / eighths)
+            "{label:<34} {:>15} {:>20} {:>20} {now:>11.2}",
+            pair(full(false), full(true)),
+            format!("{} (1/{})", pair(jd(false), jd(true)), 8 / eighths),
+            format!("{} (1/{})", pair(tj(false), tj(true)), 8 / eighths),
+        );
+        let reference = prepare(&decode(bytes, &limits)?, &pp);
+        agreement.push((
+            label,
+            levels_apart(&reference, &prepare(&jpeg_decoder_scaled(bytes, target)?.0, &pp), &pp),
+            levels_apart(&reference, &prepare(&turbojpeg_scaled(bytes, target)?.0, &pp), &pp),
+        ));
+    }
+    println!("\nprepared input against the full decode's, 8-bit levels: largest / mean difference");
+    println!("{:<34} {:>20} {:>20}", "image", "jpeg-decoder 1/n", "turbojpeg 1/n");
+    for (label, (jd_max, jd_mean), (tj_max, tj_mean)) in agreement {
+        println!(
+            "{label:<34} {:>20} {:>20}",
+            format!("{jd_max:.1} / {jd_mean:.2}"),
+            format!("{tj_max:.1} / {tj_mean:.2}")
         );
     }
     Ok(())
 }
 
-/// `jpeg-decoder` at the smallest scale that keeps both axes at least `target`, as
-/// `simverify::preprocess` decodes large JPEGs (RGB and gray only: enough for these photos), and
-/// the scale in eighths.
-fn scaled_decode(bytes: &[u8], (tw, th): (u32, u32)) -> anyhow::Result<(DynamicImage, u32)> {
+/// The largest and the mean absolute difference of two prepared inputs, in 8-bit levels.
+fn levels_apart(a: &[f32], b: &[f32], pp: &Preprocessing) -> (f64, f64) {
+    let plane = a.len() / pp.std.len();
+    let levels: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .enumerate()
+        .map(|(i, (x, y))| f64::from((x - y).abs()) * f64::from(pp.std[i / plane]) * 255.0)
+        .collect();
+    let max = levels.iter().copied().fold(0.0, f64::max);
+    (max, levels.iter().sum::<f64>() / levels.len() as f64)
+}
+
+/// The smallest IDCT scale, in eighths, whose output is at least `target` on both axes.
+fn eighths_for((w, h): (u32, u32), (tw, th): (u32, u32)) -> u32 {
+    [1, 2, 4]
+        .into_iter()
+        .find(|&s| (w * s).div_ceil(8) >= tw && (h * s).div_ceil(8) >= th)
+        .unwrap_or(8)
+}
+
+/// `jpeg-decoder` at the smallest scale that keeps both axes at least `target` (RGB and gray only:
+/// enough for these photos), and the scale in eighths.
+fn jpeg_decoder_scaled(bytes: &[u8], target: (u32, u32)) -> anyhow::Result<(DynamicImage, u32)> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info()?;
     let info = decoder.info().ok_or_else(|| anyhow::anyhow!("no header"))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
-    let side = |len: u32, eighths: u32| (len * eighths).div_ceil(8);
-    let eighths = [1, 2, 4]
-        .into_iter()
-        .find(|&s| side(w, s) >= tw && side(h, s) >= th)
-        .unwrap_or(8);
-    let (sw, sh) = decoder.scale(side(w, eighths) as u16, side(h, eighths) as u16)?;
+    let eighths = eighths_for((w, h), target);
+    let (sw, sh) = decoder.scale((w * eighths).div_ceil(8) as u16, (h * eighths).div_ceil(8) as u16)?;
     let pixels = decoder.decode()?;
     let image = match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => {
@@ -121,6 +156,26 @@ fn scaled_decode(bytes: &[u8], (tw, th): (u32, u32)) -> anyhow::Result<(DynamicI
         other => anyhow::bail!("{other:?} is not needed here"),
     };
     Ok((image.ok_or_else(|| anyhow::anyhow!("short output"))?, eighths))
+}
+
+/// libjpeg-turbo at the same scale, to RGB, and the scale in eighths.
+fn turbojpeg_scaled(bytes: &[u8], target: (u32, u32)) -> anyhow::Result<(DynamicImage, u32)> {
+    let mut decompressor = turbojpeg::Decompressor::new()?;
+    let header = decompressor.read_header(bytes)?;
+    let (w, h) = (header.width as u32, header.height as u32);
+    let eighths = eighths_for((w, h), target);
+    let (sw, sh) = ((w * eighths).div_ceil(8), (h * eighths).div_ceil(8));
+    let mut pixels = vec![0; 3 * sw as usize * sh as usize];
+    let image = turbojpeg::Image {
+        pixels: pixels.as_mut_slice(),
+        width: sw as usize,
+        pitch: 3 * sw as usize,
+        height: sh as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    decompressor.decompress(bytes, image)?;
+    let image = RgbImage::from_raw(sw, sh, pixels).ok_or_else(|| anyhow::anyhow!("short output"))?;
+    Ok((DynamicImage::ImageRgb8(image), eighths))
 }
 
 /// Median milliseconds of `runs` calls of `f`, after one warm-up call: the median shrugs off the
@@ -138,51 +193,19 @@ fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> f64 {
     ms[ms.len() / 2]
 }
 
-fn card(resize: ResizeMode) -> Preprocessing {
+/// The product model's preprocessing.
+fn product_card() -> Preprocessing {
     Preprocessing {
         color: ColorMode::Rgb,
-        width: 96,
-        height: 96,
-        resize,
+        width: 160,
+        height: 160,
+        resize: ResizeMode::Letterbox,
         content_box: None,
-        mean: vec![0.485, 0.456, 0.406],
-        std: vec![0.229, 0.224, 0.225],
+        mean: vec![0.5; 3],
+        std: vec![0.5; 3],
         polarity: Polarity::AsIs,
-        trim_border: false,
+        trim_border: true,
     }
-}
-
-/// The RGB preparation before `fast_image_resize`: a full-size RGB copy, then `imageops::resize`
-/// (letterboxing done the same way, for a like-for-like comparison).
-fn old_prepare(image: &DynamicImage, pp: &Preprocessing) -> Vec<f32> {
-    let rgb = image.to_rgb8();
-    let resized = match pp.resize {
-        ResizeMode::Letterbox => {
-            let scale = f64::min(
-                f64::from(pp.width) / f64::from(rgb.width()),
-                f64::from(pp.height) / f64::from(rgb.height()),
-            );
-            let w = ((f64::from(rgb.width()) * scale).round() as u32).clamp(1, pp.width);
-            let h = ((f64::from(rgb.height()) * scale).round() as u32).clamp(1, pp.height);
-            let scaled = imageops::resize(&rgb, w, h, FilterType::Triangle);
-            let fill = image::Rgb([0, 1, 2].map(|c| (pp.mean[c] * 255.0).round() as u8));
-            let mut canvas = RgbImage::from_pixel(pp.width, pp.height, fill);
-            imageops::replace(
-                &mut canvas,
-                &scaled,
-                i64::from((pp.width - w) / 2),
-                i64::from((pp.height - h) / 2),
-            );
-            canvas
-        }
-        _ => imageops::resize(&rgb, pp.width, pp.height, FilterType::Triangle),
-    };
-    (0..3)
-        .flat_map(|c| {
-            let (mean, std) = (pp.mean[c], pp.std[c]);
-            resized.pixels().map(move |p| (f32::from(p.0[c]) / 255.0 - mean) / std)
-        })
-        .collect()
 }
 
 /// Smooth colour ramps with deterministic noise: compresses and decodes like a photo.

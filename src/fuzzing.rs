@@ -69,8 +69,8 @@ pub fn image(data: &[u8]) -> bool {
             Ok(input) => assert_eq!(input.len(), pp.color.channels() * (pp.width * pp.height) as usize),
             Err(_) => usable = false,
         }
-        // The reduced-scale JPEG decoder only runs on photos of 10 megapixels in the server; here on
-        // every JPEG, so that its header checks and fallbacks are explored too.
+        // `jpeg-decoder`'s reduced scale only runs on progressive or CMYK photos of 10 megapixels in the
+        // server; here on every JPEG, so that its header checks and fallbacks are explored too.
         let _ = jpeg::decode_with(data, &LIMITS, decode_target(pp), 0);
     }
     if let Ok(Ok(bytes)) = std::str::from_utf8(data).map(decode_base64) {

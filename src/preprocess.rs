@@ -14,6 +14,7 @@ use crate::model::card::{ColorMode, Polarity, Preprocessing, ResizeMode};
 pub(crate) mod jpeg;
 mod resize;
 mod trim;
+mod turbo;
 
 /// The formats we decode; anything else is refused before a decoder runs.
 pub const SUPPORTED_FORMATS: [ImageFormat; 5] = [
@@ -71,8 +72,12 @@ pub fn preprocess(bytes: &[u8], limits: &DecodeLimits, pp: &Preprocessing) -> Re
     Ok(prepare(&image, pp))
 }
 
-/// [`preprocess`] for `pp`, and from the same decode the input for `located` with its placement (the
-/// image decoded in full, so that the placement is in the image's own pixels).
+/// [`preprocess`] for `pp`, and the input for `located` with its placement (the image decoded in full,
+/// so that the placement is in the image's own pixels).
+///
+/// The input for `pp` is exactly what [`preprocess`] makes, so that asking where two images match never
+/// changes their distance: a JPEG it decodes at reduced scale is decoded so a second time (a few
+/// milliseconds, beside the located forward pass at twice the card's size).
 pub fn preprocess_placed(
     bytes: &[u8],
     limits: &DecodeLimits,
@@ -81,7 +86,13 @@ pub fn preprocess_placed(
 ) -> Result<(Vec<f32>, Vec<f32>, Placement), PreprocessError> {
     let image = decode(bytes, limits)?;
     let (located_input, placement) = prepare_placed(&image, located);
-    Ok((prepare(&image, pp), located_input, placement))
+    let shrinks = |target| jpeg::dct_scale(image.width(), image.height(), target) < 8;
+    let input = if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg) && decode_target(pp).is_some_and(shrinks) {
+        preprocess(bytes, limits, pp)?
+    } else {
+        prepare(&image, pp)
+    };
+    Ok((input, located_input, placement))
 }
 
 /// Where a model input came from: the part of the image [`prepare`] kept and where it put it, so that a
@@ -129,12 +140,13 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, Prepr
 }
 
 /// [`decode`], allowed to return a smaller image when `target` is given: one at least `target` on
-/// both axes (after EXIF orientation), which only large JPEGs get today.
+/// both axes (after EXIF orientation), which only JPEGs get today.
 ///
-/// JPEGs of 10 megapixels or more (below that it does not pay) are decoded by `jpeg-decoder` at
-/// 1/2, 1/4 or 1/8 scale; whenever it fails (or a panic escapes it), the `image` crate decodes the
-/// full image as [`decode`] does. Lossless JPEGs, which the `image` crate cannot read, are decoded
-/// by `jpeg-decoder` at full size.
+/// Baseline JPEGs at least twice `target` are decoded by libjpeg-turbo at 1/2, 1/4 or 1/8 scale, and
+/// progressive or CMYK JPEGs of 10 megapixels or more by `jpeg-decoder` (see `preprocess/jpeg.rs`);
+/// whenever that fails (or a panic escapes `jpeg-decoder`), the `image` crate decodes the full image
+/// as [`decode`] does. Lossless JPEGs, which the `image` crate cannot read, are decoded by
+/// `jpeg-decoder` at full size.
 pub fn decode_for(
     bytes: &[u8],
     limits: &DecodeLimits,

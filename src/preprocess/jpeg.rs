@@ -1,21 +1,24 @@
-//! JPEG decoding at 1/2, 1/4 or 1/8 scale with `jpeg-decoder`'s scaled IDCT, for large photos the card shrinks anyway.
+//! JPEG decoding at 1/2, 1/4 or 1/8 scale, for photos the card shrinks anyway, and of the lossless JPEGs the
+//! `image` crate cannot read.
 //!
-//! A 12-megapixel photo bound for a 96×96 input need not be decoded pixel by pixel: the DCT lets the
+//! A 12-megapixel photo bound for a 160×160 input need not be decoded pixel by pixel: the DCT lets the
 //! decoder produce a smaller image directly, and averaging 8×8 blocks is a good low-pass filter for
-//! the resize that follows. Entropy decoding still reads every coefficient, though, and there
-//! `jpeg-decoder` is slower than `zune-jpeg` (the `image` crate's SIMD decoder), so the scaled path
-//! only pays from about 10 megapixels (see [`SCALED_DECODE_MIN_PIXELS`]).
+//! the resize that follows. Baseline colour and gray JPEGs, most photos, go to libjpeg-turbo ([`turbo`]),
+//! which is faster than a full decode at every size it can shrink. Progressive and CMYK ones go to
+//! `jpeg-decoder`'s scaled IDCT, but only from about 10 megapixels (see [`SCALED_DECODE_MIN_PIXELS`]):
+//! entropy decoding still reads every coefficient, and there `jpeg-decoder` is slower than `zune-jpeg`
+//! (the `image` crate's SIMD decoder).
 //!
-//! Everything here returns `Ok(None)` when `jpeg-decoder` cannot help or fails, so that the caller
-//! falls back to the `image` crate and odd files are never treated worse than before.
+//! Everything here returns `Ok(None)` when neither can help or both fail, so that the caller falls back
+//! to the `image` crate and odd files are never treated worse than before.
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::{CodingProcess, Decoder, PixelFormat};
 
-use super::{exceeds, too_large, DecodeLimits, PreprocessError};
+use super::{exceeds, too_large, turbo, DecodeLimits, PreprocessError};
 
-/// The smallest JPEG, in pixels, that is decoded at reduced scale.
+/// The smallest progressive or CMYK JPEG, in pixels, that `jpeg-decoder` decodes at reduced scale.
 ///
 /// Measured on x86-64 (AVX2) by CPU time per decode for a 96×96 card, full `zune-jpeg` decode against
 /// `jpeg-decoder` at 1/8: 2000×1500 13 ms against 18, 3264×2448 26 against 36, 4000×3000 70
@@ -62,9 +65,22 @@ pub(crate) fn decode_with(
         return Err(too_large(width, height, limits));
     }
     let lossless = info.coding_process == CodingProcess::Lossless;
-    // The EXIF block normally precedes the frame header, so it is known here; it says which stored
-    // axis becomes the upright width.
+    // The EXIF block precedes the scan, so it is known here; it says which stored axis becomes the
+    // upright width.
     let raw_target = target.map(|t| stored_axes(t, orientation(&decoder)));
+    let baseline = info.coding_process == CodingProcess::DctSequential
+        && matches!(info.pixel_format, PixelFormat::RGB24 | PixelFormat::L8);
+    if let (true, Some(t)) = (baseline && width >= 8 && height >= 8, raw_target) {
+        // Faster than any other decoder here at every size it can shrink (see `turbo`); from 8 pixels a
+        // side each scale gives a different size, so TurboJPEG picks exactly the one asked for.
+        let scale = dct_scale(width, height, t);
+        let size = (scaled(width, scale), scaled(height, scale));
+        let gray = info.pixel_format == PixelFormat::L8;
+        if let Some(mut image) = (scale < 8).then(|| turbo::decode_scaled(bytes, size, gray)).flatten() {
+            image.apply_orientation(orientation(&decoder));
+            return Ok(Some(image));
+        }
+    }
     let scale = match raw_target {
         // Scaled IDCT exists only for DCT-coded images.
         Some(t) if !lossless && u64::from(width) * u64::from(height) >= min_pixels => dct_scale(width, height, t),

@@ -142,6 +142,18 @@ async fn explain_says_where_a_pasted_photo_lies_in_the_page() {
         "{explain}"
     );
 
+    // Explaining a comparison never changes its distance, though the plain one decodes the JPEG at half scale.
+    let plain = compare_product(
+        &server,
+        &read("examples/images/product-toolbox.jpg"),
+        page_png.get_ref(),
+    )
+    .await
+    .ok();
+    // (The same inputs; only the batch they ran in may differ in the last bits.)
+    let apart = (plain["distance"].as_f64().unwrap() - reply["distance"].as_f64().unwrap()).abs();
+    assert!(apart < 1e-5, "{plain} {reply}");
+
     // The digit model has no located contributions: it answers, without `explain`, as `/info` says.
     let digits = server
         .post_form(
