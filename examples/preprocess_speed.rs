@@ -54,7 +54,9 @@ fn main() -> anyhow::Result<()> {
         inputs.push((format!("{width}x{height} generated"), jpeg(&photo(width, height), 90)?));
     }
     for file in &args.files {
-        let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         inputs.push((name, std::fs::read(file)?));
     }
     println!(

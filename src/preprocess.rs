@@ -87,7 +87,8 @@ pub fn preprocess_placed(
     let image = decode(bytes, limits)?;
     let (located_input, placement) = prepare_placed(&image, located);
     let shrinks = |target| jpeg::dct_scale(image.width(), image.height(), target) < 8;
-    let input = if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg) && decode_target(pp).is_some_and(shrinks) {
+    let input = if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg) && decode_target(pp).is_some_and(shrinks)
+    {
         preprocess(bytes, limits, pp)?
     } else {
         prepare(&image, pp)

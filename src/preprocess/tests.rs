@@ -406,9 +406,21 @@ fn a_large_jpeg_is_decoded_at_reduced_scale_close_to_the_full_decode() {
     let full = decode(&bytes, &limits).unwrap();
     assert_eq!(full.dimensions(), (2000, 1500), "decode still gives every pixel");
     // A baseline JPEG is decoded by libjpeg-turbo at the smallest scale that keeps the card's size…
-    assert_eq!(decode_for(&bytes, &limits, Some((96, 96))).unwrap().dimensions(), (250, 188), "1/8");
-    assert_eq!(decode_for(&bytes, &limits, Some((300, 200))).unwrap().dimensions(), (500, 375), "1/4");
-    assert_eq!(decode_for(&bytes, &limits, Some((1001, 96))).unwrap().dimensions(), (2000, 1500), "whole");
+    assert_eq!(
+        decode_for(&bytes, &limits, Some((96, 96))).unwrap().dimensions(),
+        (250, 188),
+        "1/8"
+    );
+    assert_eq!(
+        decode_for(&bytes, &limits, Some((300, 200))).unwrap().dimensions(),
+        (500, 375),
+        "1/4"
+    );
+    assert_eq!(
+        decode_for(&bytes, &limits, Some((1001, 96))).unwrap().dimensions(),
+        (2000, 1500),
+        "whole"
+    );
     assert_eq!(jpeg::sof_precision(&bytes), Some(8));
     let scaled = decode_for(&bytes, &limits, Some((96, 96))).unwrap();
 
@@ -419,7 +431,11 @@ fn a_large_jpeg_is_decoded_at_reduced_scale_close_to_the_full_decode() {
     ] {
         let fast = prepare(&scaled, &pp);
         let reference = prepare(&full, &pp);
-        assert_eq!(fast, preprocess(&bytes, &limits, &pp).unwrap(), "preprocess takes the scaled path");
+        assert_eq!(
+            fast,
+            preprocess(&bytes, &limits, &pp).unwrap(),
+            "preprocess takes the scaled path"
+        );
         let diff = mean_abs_diff(&fast, &reference);
         // 0.03 in units of a std of about 0.23 is under two grey levels.
         assert!(diff < 0.03, "{:?} {:?}: mean difference {diff}", pp.color, pp.resize);
@@ -436,7 +452,11 @@ fn a_large_jpeg_is_decoded_at_reduced_scale_close_to_the_full_decode() {
 
 #[test]
 fn a_real_product_photo_decoded_at_half_scale_prepares_as_the_full_decode_does() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/images/product-toolbox.jpg")).unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/images/product-toolbox.jpg"
+    ))
+    .unwrap();
     let limits = DecodeLimits::default();
     let pp = Preprocessing {
         trim_border: true,

@@ -2,8 +2,8 @@
 //!
 //! libjpeg-turbo's SIMD Huffman decoding and scaled IDCT make this the fastest way to a picture the card
 //! shrinks anyway, at every size where scaling is possible: measured by `examples/preprocess_speed` for the
-//! product card (160×160), decoding and preparing took 9.1 ms for a 2000×1500 photo against 18.8 ms before
-//! (the full `zune-jpeg` decode) and 1.6 ms for a 640×480 product photo against 3.1 ms, with prepared inputs
+//! product card (160×160), decoding and preparing took 9.1 ms for a 2000×1500 photo against 18.6 ms with
+//! the full `zune-jpeg` decode, and 1.1 ms for a 640×480 product photo against 2.0 ms, with prepared inputs
 //! on average within 1.2 levels of the full decode's.
 //!
 //! Only baseline (sequential) colour and gray JPEGs come here. A progressive JPEG would make libjpeg-turbo

@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::model::{load_model, select_device};
 use crate::train::photos::options::PHOTO_MAX_SIDE;
-use crate::train::photos::pipeline::{evaluate_product_model, PhotoData};
+use crate::train::photos::pipeline::{evaluate_crop_matching, evaluate_product_model, PhotoData};
 use crate::train::supervised::options::DataOptions;
 use crate::train::supervised::pipeline::evaluate_supervised;
 
@@ -27,6 +27,10 @@ pub struct EvalOptions {
     /// Photo models: at most this many test sources, each against every other's edits (as in training).
     #[arg(long, default_value_t = 400)]
     pub eval_sources: usize,
+    /// Photo models: measure crop matching too (each image also embedded as crops), with thresholds chosen on
+    /// validation, and print validation and test figures of both ways.
+    #[arg(long)]
+    pub crops: bool,
 }
 
 /// The model's figures on held-out data, as JSON.
@@ -56,6 +60,13 @@ pub fn evaluate_model(options: &EvalOptions) -> Result<serde_json::Value> {
         eval_sources: options.eval_sources,
         threads: 2,
     };
+    if options.crops {
+        let figures = evaluate_crop_matching(&model.net, &model.card, &data, device)?;
+        let named = figures
+            .iter()
+            .map(|(validation, test)| serde_json::json!({"validation": validation, "test": test}));
+        return Ok(serde_json::Value::Array(named.collect()));
+    }
     Ok(serde_json::to_value(evaluate_product_model(
         &model.net,
         &model.card,

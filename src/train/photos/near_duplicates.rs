@@ -59,7 +59,7 @@ pub(crate) struct Scored {
 }
 
 impl Scored {
-    fn from_matrix(set: &EditedSet, distance: impl Fn(usize, usize) -> f64) -> Self {
+    pub(crate) fn from_matrix(set: &EditedSet, distance: impl Fn(usize, usize) -> f64) -> Self {
         let mut similar = Vec::with_capacity(set.edits.len());
         let mut dissimilar = Vec::with_capacity(set.edits.len() * set.originals.len());
         for i in 0..set.originals.len() {

@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Device;
 
+use super::crops::crop_scores;
 use super::edits::{self, EditFamily};
 use super::near_duplicates::{edited_set, hash_scores, model_scores, EditedSet, Scored};
 use super::options::PhotoOptions;
@@ -306,6 +307,38 @@ pub fn evaluate_product_model(
         dissimilar_pairs: scores[0].1.dissimilar.len(),
         detectors,
     })
+}
+
+/// `train eval --crops`: the model with whole images only and with crop matching (`crops`), each with its
+/// threshold chosen at [`TARGET_FAR`] on the validation pairs; each detector's validation and test figures.
+pub fn evaluate_crop_matching(
+    net: &EmbeddingNet,
+    card: &ModelCard,
+    data: &PhotoData,
+    device: Device,
+) -> Result<Vec<(DetectorFigures, DetectorFigures)>> {
+    type Scorer = fn(&EmbeddingNet, &EditedSet, &Preprocessing, Device) -> Scored;
+    let split = load_split(data)?;
+    let (validation, _) = evaluation_set(&split.validation, data.eval_sources, VALIDATION_EDIT_SEED);
+    let (test, _) = evaluation_set(&split.test, data.eval_sources, TEST_EDIT_SEED);
+    let pp = &card.preprocessing;
+    let scorers: [(&str, Scorer); 2] = [("model", model_scores), ("model, crops", crop_scores)];
+    Ok(scorers
+        .into_iter()
+        .map(|(name, score)| {
+            let validated = score(net, &validation, pp, device);
+            let (d, s) = validated.labelled();
+            let threshold = metrics::threshold_at_far(&d, &s, TARGET_FAR);
+            let mut tested = score(net, &test, pp, device).figures(name, threshold);
+            let validated = validated.figures(name, threshold);
+            tested.validation_far = Some(validated.far_at_threshold);
+            eprintln!(
+                "{name}: validation TAR at FAR 1e-3 {:.3}, test {:.3}",
+                validated.tar_at_far_1e_3, tested.tar_at_far_1e_3
+            );
+            (validated, tested)
+        })
+        .collect())
 }
 
 /// All similar pairs and as many dissimilar ones drawn at random: Platt scaling wants a balanced set,
