@@ -41,12 +41,12 @@ RUN mkdir -p /opt/libtorch/lib \
 # TLS roots for URL fetching are compiled in (rustls with webpki roots).
 # scripts/image-smoke reproduces this stage in a debootstrap root and runs it: keep the two in step.
 FROM debian:bookworm-slim AS runtime
-# The subject store (SQLite, by default) lives in /var/lib/simverify: owned by the runtime user, who may
-# write nowhere else, and a volume, so that enrolments outlive the container.
 # libjpeg-turbo's TurboJPEG library, which decodes JPEGs at reduced scale.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libturbojpeg0 \
     && rm -rf /var/lib/apt/lists/*
+# The subject store (SQLite, by default) lives in /var/lib/simverify: owned by the runtime user, who may
+# write nowhere else, and a volume, so that enrolments outlive the container.
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin simverify \
     && install -d -o simverify -g simverify -m 0750 /var/lib/simverify
 COPY --from=builder /opt/libtorch/lib /opt/libtorch/lib

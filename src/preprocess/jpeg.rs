@@ -65,14 +65,15 @@ pub(crate) fn decode_with(
         return Err(too_large(width, height, limits));
     }
     let lossless = info.coding_process == CodingProcess::Lossless;
-    // The EXIF block precedes the scan, so it is known here; it says which stored axis becomes the
-    // upright width.
+    // The EXIF block normally precedes the frame header, so it is known here; it says which stored
+    // axis becomes the upright width.
     let raw_target = target.map(|t| stored_axes(t, orientation(&decoder)));
     let baseline = info.coding_process == CodingProcess::DctSequential
         && matches!(info.pixel_format, PixelFormat::RGB24 | PixelFormat::L8);
     if let (true, Some(t)) = (baseline && width >= 8 && height >= 8, raw_target) {
         // Faster than any other decoder here at every size it can shrink (see `turbo`); from 8 pixels a
-        // side each scale gives a different size, so TurboJPEG picks exactly the one asked for.
+        // side each scale gives a different size, so TurboJPEG picks exactly the one asked for. (An EXIF
+        // block after the frame header, which cameras do not write, is not seen on this path.)
         let scale = dct_scale(width, height, t);
         let size = (scaled(width, scale), scaled(height, scale));
         let gray = info.pixel_format == PixelFormat::L8;
