@@ -276,15 +276,11 @@ fn photo(width: u32, height: u32) -> RgbImage {
     })
 }
 
-fn jpeg_of(image: &RgbImage, quality: u8) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-        .encode_image(image)
-        .unwrap();
-    bytes
-}
-
-fn jpeg_of_gray(image: &GrayImage, quality: u8) -> Vec<u8> {
+/// A colour or gray image as a baseline JPEG.
+fn jpeg_of<I: GenericImageView>(image: &I, quality: u8) -> Vec<u8>
+where
+    I::Pixel: image::PixelWithColorType,
+{
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
         .encode_image(image)
@@ -441,7 +437,7 @@ fn a_large_jpeg_is_decoded_at_reduced_scale_close_to_the_full_decode() {
         assert!(diff < 0.03, "{:?} {:?}: mean difference {diff}", pp.color, pp.resize);
     }
     // A gray JPEG stays gray.
-    let gray = jpeg_of_gray(&full.to_luma8(), 90);
+    let gray = jpeg_of(&full.to_luma8(), 90);
     let scaled = decode_for(&gray, &limits, Some((96, 96))).unwrap();
     assert!(matches!(scaled, DynamicImage::ImageLuma8(_)));
     assert_eq!(scaled.dimensions(), (250, 188));
