@@ -84,22 +84,23 @@ impl Engine {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             EngineError::Config("the engine needs a tokio runtime; start it from spawn_blocking".into())
         })?;
-        let policy = BatchPolicy {
-            max_batch_size: config.max_batch_size,
-            max_batch_wait: config.max_batch_wait,
-        };
         let mut served = BTreeMap::new();
         for (card, backend) in models {
             let model_metrics = metrics.for_model(&card.name);
-            let pace = Arc::new(Pace::new(config.max_batch_size, config.workers));
+            let device = backend.device();
+            let max_batch_size = batch_cap(&card, config.max_batch_size, &device);
+            let policy = BatchPolicy {
+                max_batch_size,
+                max_batch_wait: config.max_batch_wait,
+            };
+            let pace = Arc::new(Pace::new(max_batch_size, config.workers));
             // One batch in hand-off at a time: while every worker is busy the assembly task waits,
             // and the backlog stays in the bounded queue, where it is counted.
             let (batch_tx, batch_rx) = mpsc::channel(1);
-            let device = backend.device();
             let spec = WorkerSpec {
                 card: card.clone(),
                 backend,
-                warmup_images: config.max_batch_size.min(MAX_WARMUP_IMAGES),
+                warmup_images: max_batch_size.min(MAX_WARMUP_IMAGES),
                 metrics: model_metrics.clone(),
                 pace: Arc::clone(&pace),
             };
@@ -114,7 +115,7 @@ impl Engine {
             metrics
                 .batch_size_limit
                 .with_label_values(&name)
-                .set(config.max_batch_size as i64);
+                .set(max_batch_size as i64);
             metrics
                 .model_threshold
                 .with_label_values(&name)
@@ -129,6 +130,7 @@ impl Engine {
                 sha256 = %card.weights.sha256.get(..12).unwrap_or(&card.weights.sha256),
                 device = %device,
                 workers = config.workers,
+                max_batch_size,
                 "model ready"
             );
             let arch = &card.architecture;
@@ -248,6 +250,15 @@ impl<'a> EngineModel<'a> {
             Ok(Err(_)) => Err(InferError::WorkerGone),
             Ok(Ok(answer)) => answer,
         }
+    }
+}
+
+/// `--max-batch-size`, lowered on a CPU to the card's `cpu_max_batch_size` where it has one: some networks
+/// (depthwise convolutions) cost more per image in a large batch there, while a GPU wants large batches.
+fn batch_cap(card: &ModelCard, configured: usize, device: &str) -> usize {
+    match &card.serving {
+        Some(serving) if device == "cpu" => configured.min(serving.cpu_max_batch_size.get()),
+        _ => configured,
     }
 }
 

@@ -26,6 +26,17 @@ pub struct ModelCard {
     pub evaluation: Evaluation,
     pub training: TrainingSummary,
     pub weights: Weights,
+    /// How the server should batch this model, where a measurement found it differs from the server's flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Serving>,
+}
+
+/// Serving settings that belong to the model (as Triton keeps `max_batch_size` in each model's config).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Serving {
+    /// The largest batch worth one forward pass on a CPU: beyond it an image costs more, not less
+    /// (`examples/forward_throughput` measures it). It lowers `--max-batch-size` there; a GPU ignores it.
+    pub cpu_max_batch_size: std::num::NonZeroUsize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -398,6 +409,9 @@ pub struct SelfSupervised {
     /// Weight of the entropy (KoLeo) regulariser added to the loss; 0 when it was left out.
     #[serde(default)]
     pub koleo_weight: f64,
+    /// Views of earlier steps kept as further NT-Xent negatives; absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_memory: Option<usize>,
     /// A pretrained trunk's learning rate as a share of the head's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trunk_lr_scale: Option<f64>,

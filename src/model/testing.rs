@@ -79,6 +79,7 @@ pub(crate) fn card(name: &str, side: i64, embedding_dim: i64) -> ModelCard {
             file: String::new(),
             sha256: String::new(),
         },
+        serving: None,
     }
 }
 

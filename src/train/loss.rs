@@ -42,10 +42,12 @@ pub(crate) fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin
 }
 
 /// NT-Xent (InfoNCE, as in SimCLR) over `2B` embeddings where rows `i` and `i + B` are two views of one
-/// source: each view must pick out its partner among all `2B − 1` others, with cosine similarities
-/// divided by `temperature`. Every other view in the batch is a negative, and the softmax weights the
-/// hardest ones most, which is what lets a small batch teach a strict threshold.
-pub(crate) fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
+/// source: each view must pick out its partner among all `2B − 1` others and the rows of `memory`, with
+/// cosine similarities divided by `temperature`. Every other view in the batch is a negative, and the
+/// softmax weights the hardest ones most, which is what lets a small batch teach a strict threshold.
+/// `memory` (`[M, D]`, unit length, no gradient) holds views of earlier steps as further negatives: a
+/// cross-batch memory (MoCo, XBM) that shows each view many more unrelated images than one batch holds.
+pub(crate) fn nt_xent(embeddings: &Tensor, memory: Option<&Tensor>, temperature: f64) -> Tensor {
     let n = embeddings.size()[0];
     assert!(n % 2 == 0, "two views per source; this is a bug");
     let z = embeddings
@@ -55,11 +57,53 @@ pub(crate) fn nt_xent(embeddings: &Tensor, temperature: f64) -> Tensor {
     let similarity = z.matmul(&z.tr()) / temperature;
     // A view is not its own candidate.
     let self_mask = Tensor::eye(n, (Kind::Bool, embeddings.device()));
-    let logits = similarity.masked_fill(&self_mask, f64::NEG_INFINITY);
+    let mut logits = similarity.masked_fill(&self_mask, f64::NEG_INFINITY);
+    if let Some(memory) = memory {
+        logits = Tensor::cat(&[logits, z.matmul(&memory.tr()) / temperature], 1);
+    }
     let half = n / 2;
     let targets = Tensor::arange(n, (Kind::Int64, embeddings.device()));
     let targets = (targets + half).remainder(n);
     logits.cross_entropy_for_logits(&targets)
+}
+
+/// The last `capacity` unit-length views the trainer saw, newest first, kept without gradient as
+/// [`nt_xent`]'s memory of negatives.
+pub(crate) struct NegativeMemory {
+    capacity: i64,
+    views: Option<Tensor>,
+}
+
+impl NegativeMemory {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity as i64,
+            views: None,
+        }
+    }
+
+    /// The kept views, or `None` while there are none (and always with a capacity of 0).
+    pub(crate) fn views(&self) -> Option<&Tensor> {
+        self.views.as_ref()
+    }
+
+    /// Adds a batch's views; the oldest fall out beyond the capacity.
+    pub(crate) fn push(&mut self, embeddings: &Tensor) {
+        if self.capacity == 0 {
+            return;
+        }
+        let fresh = embeddings.detach()
+            / embeddings
+                .detach()
+                .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+                .clamp_min(1e-12);
+        let all = match self.views.take() {
+            Some(old) => Tensor::cat(&[fresh, old], 0),
+            None => fresh,
+        };
+        let kept = all.size()[0].min(self.capacity);
+        self.views = Some(all.narrow(0, 0, kept));
+    }
 }
 
 /// SSCD's entropy regulariser (Kozachenko–Leonenko): `−mean(log(distance to the nearest other view))` over
@@ -111,7 +155,7 @@ mod tests {
         let row1 = -(0.0f64 / t) + ((0.0f64 / t).exp() * 2.0 + (1.0f64 / t).exp()).ln();
         // By symmetry view 2 is like view 1 and view 3 like view 0.
         let expected = (row0 + row1) / 2.0;
-        let loss = f64::try_from(nt_xent(&e, t)).unwrap();
+        let loss = f64::try_from(nt_xent(&e, None, t)).unwrap();
         assert!((loss - expected).abs() < 1e-5, "{loss} != {expected}");
     }
 
@@ -119,9 +163,41 @@ mod tests {
     fn nt_xent_is_low_when_views_agree_and_high_when_they_do_not() {
         let agree = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]).view([4, 2]);
         let swapped = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0]).view([4, 2]);
-        let good = f64::try_from(nt_xent(&agree, 0.1)).unwrap();
-        let bad = f64::try_from(nt_xent(&swapped, 0.1)).unwrap();
+        let good = f64::try_from(nt_xent(&agree, None, 0.1)).unwrap();
+        let bad = f64::try_from(nt_xent(&swapped, None, 0.1)).unwrap();
         assert!(good < 0.01 && bad > 5.0, "{good} {bad}");
+    }
+
+    #[test]
+    fn nt_xent_counts_the_memory_as_negatives() {
+        // Two sources on the unit circle whose views agree: views 0 and 2 at 0°, 1 and 3 at 90°.
+        let e = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]).view([4, 2]);
+        let memory = Tensor::from_slice(&[1.0f32, 0.0, -1.0, 0.0]).view([2, 2]);
+        let t = 0.5;
+        let exp = |cos: f64| (cos / t).exp();
+        // View 0: partner at cos 1 among views at cos 0, 1 (partner), 0 and memory rows at cos 1 and −1;
+        // view 1: partner at cos 1 among views at cos 0, 0 and memory rows at cos 0 and 0. Views 2 and 3 alike.
+        let row0 = -(1.0 / t) + (exp(0.0) * 2.0 + exp(1.0) * 2.0 + exp(-1.0)).ln();
+        let row1 = -(1.0 / t) + (exp(0.0) * 4.0 + exp(1.0)).ln();
+        let expected = (row0 + row1) / 2.0;
+        let loss = f64::try_from(nt_xent(&e, Some(&memory), t)).unwrap();
+        assert!((loss - expected).abs() < 1e-5, "{loss} != {expected}");
+        assert!(loss > f64::try_from(nt_xent(&e, None, t)).unwrap());
+    }
+
+    #[test]
+    fn negative_memory_keeps_the_newest_views_at_unit_length() {
+        let mut memory = NegativeMemory::new(3);
+        assert!(memory.views().is_none());
+        memory.push(&Tensor::from_slice(&[2.0f32, 0.0, 0.0, 3.0]).view([2, 2]));
+        memory.push(&Tensor::from_slice(&[0.0f32, -4.0, -1.0, 0.0]).view([2, 2]));
+        let kept = Vec::<f32>::try_from(memory.views().unwrap().flatten(0, 1)).unwrap();
+        // The second batch first, then the first batch's first view; its second fell out.
+        assert_eq!(kept, vec![0.0, -1.0, -1.0, 0.0, 1.0, 0.0]);
+
+        let mut off = NegativeMemory::new(0);
+        off.push(&Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]));
+        assert!(off.views().is_none());
     }
 
     #[test]

@@ -454,3 +454,46 @@ async fn each_image_gets_its_own_outcome_and_the_decoded_ones_one_batch() {
         "the two decoded images travelled in one batch"
     );
 }
+
+/// A card's `cpu_max_batch_size` lowers `--max-batch-size` for that model on a CPU, never raises it, and a
+/// GPU keeps the server's setting.
+#[test]
+fn a_cards_cpu_batch_cap_applies_on_a_cpu_only() {
+    let mut card = crate::model::testing::card("capped", SIDE, 16);
+    assert_eq!(
+        batch_cap(&card, 32, "cpu"),
+        32,
+        "no serving section: the server's setting"
+    );
+    card.serving = Some(crate::model::card::Serving {
+        cpu_max_batch_size: std::num::NonZeroUsize::new(2).unwrap(),
+    });
+
+    assert_eq!(batch_cap(&card, 32, "cpu"), 2);
+    assert_eq!(batch_cap(&card, 1, "cpu"), 1);
+    assert_eq!(batch_cap(&card, 32, "cuda:0"), 32);
+}
+
+/// A real model whose card caps CPU batches at 2: the engine assembles no larger batch, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_with_a_cpu_batch_cap_is_served_in_batches_that_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut card = crate::model::testing::card("capped", SIDE, 16);
+    card.serving = Some(crate::model::card::Serving {
+        cpu_max_batch_size: std::num::NonZeroUsize::new(2).unwrap(),
+    });
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _net = crate::model::EmbeddingNet::new(&vs.root(), &card.architecture);
+    crate::model::save_model(&dir.path().join("capped"), &mut card, &vs).unwrap();
+    let metrics = Metrics::new();
+    let engine = start(dir.path(), config(64, 1), &metrics).await.unwrap();
+
+    let calls = (0..16).map(|seed| engine.embed("capped", inputs(1, seed), later()));
+    let answers = futures::future::join_all(calls).await;
+
+    assert!(answers.iter().all(|a| a.as_ref().is_ok_and(|rows| rows.len() == 1)));
+    assert_eq!(metrics.batch_size_limit.with_label_values(&["capped"]).get(), 2);
+    let sizes = metrics.batch_size.with_label_values(&["capped"]);
+    assert_eq!(sizes.get_sample_sum(), 16.0);
+    assert!(sizes.get_sample_count() >= 8, "16 images in batches of at most 2");
+}

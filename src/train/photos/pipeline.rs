@@ -1,6 +1,7 @@
 //! Orchestrates a photo model: load and split the sources, train on near-duplicates, calibrate on validation,
 //! measure on test against pHash and dHash, and write the model directory with its card and report.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Result};
@@ -184,6 +185,7 @@ pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Pa
         },
         edit_families: EditFamily::ALL.iter().map(|f| f.name().to_string()).collect(),
         koleo_weight: config.koleo_weight,
+        negative_memory: (config.negative_memory > 0).then_some(config.negative_memory),
         trunk_lr_scale: config.architecture.efficientnet.as_ref().map(|_| config.trunk_lr_scale),
     };
     let sources_desc = format!("{test_sources} held-out sources, one edit per family each");
@@ -253,6 +255,11 @@ pub fn train_product_model(data: &PhotoData, config: &PhotoTrainConfig, out: &Pa
             file: String::new(),
             sha256: String::new(),
         },
+        // The pretrained trunk's depthwise convolutions cost more per image in a large batch on a CPU:
+        // `scripts/bench-defaults` served the most compares with batches of at most 2 there.
+        serving: config.architecture.efficientnet.as_ref().map(|_| Serving {
+            cpu_max_batch_size: NonZeroUsize::new(2).expect("2 is not 0"),
+        }),
     };
     save_model(out, &mut card, &trained.vs)?;
 

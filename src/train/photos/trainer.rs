@@ -19,7 +19,7 @@ use crate::model::net::TRUNK_GROUP;
 use crate::model::pretrained::{self, PretrainedError};
 use crate::model::EmbeddingNet;
 use crate::preprocess;
-use crate::train::loss::{contrastive_all_pairs, koleo, nt_xent};
+use crate::train::loss::{contrastive_all_pairs, koleo, nt_xent, NegativeMemory};
 use crate::train::metrics::{roc_auc, tar_at_far};
 
 /// Batches prepared ahead of the optimiser by each producer thread.
@@ -47,6 +47,8 @@ pub struct PhotoTrainConfig {
     pub loss: PhotoLoss,
     /// Weight of SSCD's entropy regulariser ([`koleo`]) added to the loss; 0 leaves it out.
     pub koleo_weight: f64,
+    /// NT-Xent: views of earlier steps kept as further negatives ([`NegativeMemory`]); 0 keeps none.
+    pub negative_memory: usize,
     /// The pretrained trunk's learning rate as a share of the head's (pooling and projection).
     pub trunk_lr_scale: f64,
     /// The converted pretrained weights, for an architecture with a pretrained trunk.
@@ -107,6 +109,7 @@ pub(crate) fn train_photos(
     let batch = config.sources_per_step.min(train.len());
     let views = 2 * batch as i64;
     let labels = Tensor::arange(batch as i64, (tch::Kind::Int64, config.device)).repeat([2]);
+    let mut memory = NegativeMemory::new(config.negative_memory);
 
     let mut history: Vec<Round> = Vec::new();
     let mut best_step = 0;
@@ -136,12 +139,13 @@ pub(crate) fn train_photos(
             }
             let embeddings = net.forward_t(&images, true);
             let mut loss = match config.loss {
-                PhotoLoss::NtXent { temperature } => nt_xent(&embeddings, temperature),
+                PhotoLoss::NtXent { temperature } => nt_xent(&embeddings, memory.views(), temperature),
                 PhotoLoss::Contrastive { margin } => contrastive_all_pairs(&embeddings, &labels, margin, 0.0),
             };
             if config.koleo_weight > 0.0 {
                 loss += koleo(&embeddings) * config.koleo_weight;
             }
+            memory.push(&embeddings);
             optimizer.backward_step(&loss);
             loss_sum += f64::try_from(&loss).expect("scalar loss");
             loss_steps += 1;

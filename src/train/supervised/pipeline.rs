@@ -190,6 +190,7 @@ pub fn train_supervised(args: &SupervisedOptions) -> Result<ModelCard> {
             file: String::new(),
             sha256: String::new(),
         },
+        serving: None,
     };
     save_model(&args.out, &mut card, &trained.vs)?;
 
