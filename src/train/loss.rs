@@ -42,24 +42,22 @@ pub(crate) fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin
 }
 
 /// NT-Xent (InfoNCE, as in SimCLR) over `2B` embeddings where rows `i` and `i + B` are two views of one
-/// source: each view must pick out its partner among all `2B − 1` others and the rows of `memory`, with
+/// source: each view must pick out its partner among all `2B − 1` others and the `memory`'s views, with
 /// cosine similarities divided by `temperature`. Every other view in the batch is a negative, and the
 /// softmax weights the hardest ones most, which is what lets a small batch teach a strict threshold.
-/// `memory` (`[M, D]`, unit length, no gradient) holds views of earlier steps as further negatives: a
-/// cross-batch memory (MoCo, XBM) that shows each view many more unrelated images than one batch holds.
-pub(crate) fn nt_xent(embeddings: &Tensor, memory: Option<&Tensor>, temperature: f64) -> Tensor {
+/// The memory holds views of earlier steps as further negatives: a cross-batch memory (MoCo, XBM) that
+/// shows each view many more unrelated images than one batch holds.
+pub(crate) fn nt_xent(embeddings: &Tensor, memory: Option<&Negatives>, temperature: f64) -> Tensor {
     let n = embeddings.size()[0];
     assert!(n % 2 == 0, "two views per source; this is a bug");
-    let z = embeddings
-        / embeddings
-            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
-            .clamp_min(1e-12);
+    let z = unit(embeddings);
     let similarity = z.matmul(&z.tr()) / temperature;
     // A view is not its own candidate.
     let self_mask = Tensor::eye(n, (Kind::Bool, embeddings.device()));
     let mut logits = similarity.masked_fill(&self_mask, f64::NEG_INFINITY);
     if let Some(memory) = memory {
-        logits = Tensor::cat(&[logits, z.matmul(&memory.tr()) / temperature], 1);
+        let remembered = (z.matmul(&memory.views.tr()) / temperature).masked_fill(&memory.excluded, f64::NEG_INFINITY);
+        logits = Tensor::cat(&[logits, remembered], 1);
     }
     let half = n / 2;
     let targets = Tensor::arange(n, (Kind::Int64, embeddings.device()));
@@ -67,42 +65,61 @@ pub(crate) fn nt_xent(embeddings: &Tensor, memory: Option<&Tensor>, temperature:
     logits.cross_entropy_for_logits(&targets)
 }
 
-/// The last `capacity` unit-length views the trainer saw, newest first, kept without gradient as
-/// [`nt_xent`]'s memory of negatives.
+fn unit(embeddings: &Tensor) -> Tensor {
+    embeddings
+        / embeddings
+            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+            .clamp_min(1e-12)
+}
+
+/// A batch's negatives from the [`NegativeMemory`]: `views` `[M, D]` (unit length, no gradient), and
+/// `excluded` `[2B, M]`, true where a remembered view is of the batch row's own source and so no negative.
+pub(crate) struct Negatives {
+    views: Tensor,
+    excluded: Tensor,
+}
+
+/// The last `capacity` unit-length views the trainer saw, newest first, each with its source's index.
 pub(crate) struct NegativeMemory {
     capacity: i64,
-    views: Option<Tensor>,
+    /// Views `[M, D]` and their sources `[M]`.
+    kept: Option<(Tensor, Tensor)>,
 }
 
 impl NegativeMemory {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity as i64,
-            views: None,
+            kept: None,
         }
     }
 
-    /// The kept views, or `None` while there are none (and always with a capacity of 0).
-    pub(crate) fn views(&self) -> Option<&Tensor> {
-        self.views.as_ref()
+    /// The negatives for a batch whose rows show `sources` (`[2B]`): every kept view, less those of a row's
+    /// own source (a source seen again within the memory's reach, as in a small folder, is no negative).
+    /// `None` while nothing is kept.
+    pub(crate) fn negatives_for(&self, sources: &Tensor) -> Option<Negatives> {
+        let (views, kept_sources) = self.kept.as_ref()?;
+        Some(Negatives {
+            views: views.shallow_clone(),
+            excluded: sources.unsqueeze(1).eq_tensor(&kept_sources.unsqueeze(0)),
+        })
     }
 
-    /// Adds a batch's views; the oldest fall out beyond the capacity.
-    pub(crate) fn push(&mut self, embeddings: &Tensor) {
+    /// Adds a batch's views and their sources; the oldest fall out beyond the capacity.
+    pub(crate) fn push(&mut self, embeddings: &Tensor, sources: &Tensor) {
         if self.capacity == 0 {
             return;
         }
-        let fresh = embeddings.detach()
-            / embeddings
-                .detach()
-                .norm_scalaropt_dim(2, [1i64].as_slice(), true)
-                .clamp_min(1e-12);
-        let all = match self.views.take() {
-            Some(old) => Tensor::cat(&[fresh, old], 0),
+        let fresh = (unit(&embeddings.detach()), sources.shallow_clone());
+        let (views, kept_sources) = match self.kept.take() {
+            Some((views, kept_sources)) => (
+                Tensor::cat(&[fresh.0, views], 0),
+                Tensor::cat(&[fresh.1, kept_sources], 0),
+            ),
             None => fresh,
         };
-        let kept = all.size()[0].min(self.capacity);
-        self.views = Some(all.narrow(0, 0, kept));
+        let kept = views.size()[0].min(self.capacity);
+        self.kept = Some((views.narrow(0, 0, kept), kept_sources.narrow(0, 0, kept)));
     }
 }
 
@@ -169,18 +186,30 @@ mod tests {
     }
 
     #[test]
-    fn nt_xent_counts_the_memory_as_negatives() {
+    fn nt_xent_counts_the_memory_as_negatives_but_not_a_rows_own_source() {
         // Two sources on the unit circle whose views agree: views 0 and 2 at 0°, 1 and 3 at 90°.
         let e = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]).view([4, 2]);
-        let memory = Tensor::from_slice(&[1.0f32, 0.0, -1.0, 0.0]).view([2, 2]);
+        let sources = Tensor::from_slice(&[10i64, 11, 10, 11]);
+        // Remembered: source 12 at 0°, source 13 at 180°, and source 10 itself (at 0°) from an earlier step.
+        let mut memory = NegativeMemory::new(3);
+        memory.push(
+            &Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]),
+            &Tensor::from_slice(&[10i64]),
+        );
+        memory.push(
+            &Tensor::from_slice(&[2.0f32, 0.0, -1.0, 0.0]).view([2, 2]),
+            &Tensor::from_slice(&[12i64, 13]),
+        );
         let t = 0.5;
         let exp = |cos: f64| (cos / t).exp();
-        // View 0: partner at cos 1 among views at cos 0, 1 (partner), 0 and memory rows at cos 1 and −1;
-        // view 1: partner at cos 1 among views at cos 0, 0 and memory rows at cos 0 and 0. Views 2 and 3 alike.
+        // View 0: partner at cos 1 among views at cos 0, 1 (partner), 0 and remembered views at cos 1 and −1
+        // (its own source's is left out); view 1: partner at cos 1 among views at cos 0, 0, and remembered
+        // views at cos 0, 0 and 0. Views 2 and 3 alike.
         let row0 = -(1.0 / t) + (exp(0.0) * 2.0 + exp(1.0) * 2.0 + exp(-1.0)).ln();
-        let row1 = -(1.0 / t) + (exp(0.0) * 4.0 + exp(1.0)).ln();
+        let row1 = -(1.0 / t) + (exp(0.0) * 5.0 + exp(1.0)).ln();
         let expected = (row0 + row1) / 2.0;
-        let loss = f64::try_from(nt_xent(&e, Some(&memory), t)).unwrap();
+        let negatives = memory.negatives_for(&sources).unwrap();
+        let loss = f64::try_from(nt_xent(&e, Some(&negatives), t)).unwrap();
         assert!((loss - expected).abs() < 1e-5, "{loss} != {expected}");
         assert!(loss > f64::try_from(nt_xent(&e, None, t)).unwrap());
     }
@@ -188,16 +217,21 @@ mod tests {
     #[test]
     fn negative_memory_keeps_the_newest_views_at_unit_length() {
         let mut memory = NegativeMemory::new(3);
-        assert!(memory.views().is_none());
-        memory.push(&Tensor::from_slice(&[2.0f32, 0.0, 0.0, 3.0]).view([2, 2]));
-        memory.push(&Tensor::from_slice(&[0.0f32, -4.0, -1.0, 0.0]).view([2, 2]));
-        let kept = Vec::<f32>::try_from(memory.views().unwrap().flatten(0, 1)).unwrap();
+        let ids = Tensor::from_slice(&[0i64, 1]);
+        assert!(memory.negatives_for(&ids).is_none());
+        memory.push(&Tensor::from_slice(&[2.0f32, 0.0, 0.0, 3.0]).view([2, 2]), &ids);
+        memory.push(&Tensor::from_slice(&[0.0f32, -4.0, -1.0, 0.0]).view([2, 2]), &ids);
+        let negatives = memory.negatives_for(&ids).unwrap();
+        let kept = Vec::<f32>::try_from(negatives.views.flatten(0, 1)).unwrap();
         // The second batch first, then the first batch's first view; its second fell out.
         assert_eq!(kept, vec![0.0, -1.0, -1.0, 0.0, 1.0, 0.0]);
 
         let mut off = NegativeMemory::new(0);
-        off.push(&Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]));
-        assert!(off.views().is_none());
+        off.push(
+            &Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]),
+            &Tensor::from_slice(&[0i64]),
+        );
+        assert!(off.negatives_for(&ids).is_none());
     }
 
     #[test]

@@ -99,6 +99,9 @@ async fn train_check_and_serve(flags: &[&str], detectors: &[&str]) {
         .args(["photos", "--device", "cpu"])
         .args(flags)
         .args(["--validate-every", "10", "--eval-sources", "8"])
+        // A memory of two steps' views, full from the third step on: a memory still filling adds
+        // negatives from round to round, which raises the loss it is compared by.
+        .args(["--negative-memory", &(4 * sources_per_step(flags)).to_string()])
         .args(["--max-side", "64"])
         .arg("--data")
         .arg(data.path())
@@ -167,4 +170,10 @@ async fn train_check_and_serve(flags: &[&str], detectors: &[&str]) {
     let answer = server.compare(&png, &png).await.ok();
     assert_eq!(answer["model"], "tinyphotos");
     assert_eq!(answer["match"], true, "{answer}");
+}
+
+/// The `--sources-per-step` value of `flags`.
+fn sources_per_step(flags: &[&str]) -> usize {
+    let at = flags.iter().position(|f| *f == "--sources-per-step").unwrap();
+    flags[at + 1].parse().unwrap()
 }

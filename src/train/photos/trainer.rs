@@ -120,7 +120,7 @@ pub(crate) fn train_photos(
         let producers = start_producers(scope, train, batch, config);
         for step in 1..=config.steps {
             let wait_started = Instant::now();
-            let inputs = producers[step % producers.len()]
+            let (inputs, picked) = producers[step % producers.len()]
                 .recv()
                 .expect("producers run until the last step; this is a bug");
             waited += wait_started.elapsed();
@@ -132,6 +132,8 @@ pub(crate) fn train_photos(
                     config.architecture.width,
                 ])
                 .to_device(config.device);
+            // Each view's source, in the order of the views (see `two_views`).
+            let sources = Tensor::from_slice(&picked).repeat([2]).to_device(config.device);
             let lr = learning_rate_at(step, config);
             optimizer.set_lr(lr);
             if trunk.is_some() {
@@ -139,13 +141,15 @@ pub(crate) fn train_photos(
             }
             let embeddings = net.forward_t(&images, true);
             let mut loss = match config.loss {
-                PhotoLoss::NtXent { temperature } => nt_xent(&embeddings, memory.views(), temperature),
+                PhotoLoss::NtXent { temperature } => {
+                    nt_xent(&embeddings, memory.negatives_for(&sources).as_ref(), temperature)
+                }
                 PhotoLoss::Contrastive { margin } => contrastive_all_pairs(&embeddings, &labels, margin, 0.0),
             };
             if config.koleo_weight > 0.0 {
                 loss += koleo(&embeddings) * config.koleo_weight;
             }
-            memory.push(&embeddings);
+            memory.push(&embeddings, &sources);
             optimizer.backward_step(&loss);
             loss_sum += f64::try_from(&loss).expect("scalar loss");
             loss_steps += 1;
@@ -204,7 +208,7 @@ fn start_producers<'scope>(
     train: &'scope [Source],
     batch: usize,
     config: &'scope PhotoTrainConfig,
-) -> Vec<mpsc::Receiver<Vec<f32>>> {
+) -> Vec<mpsc::Receiver<(Vec<f32>, Vec<i64>)>> {
     let count = config.producers.max(1);
     let per_epoch = train.len() / batch;
     (0..count)
@@ -218,10 +222,9 @@ fn start_producers<'scope>(
                     let start = ((step - 1) % per_epoch) * batch;
                     let picked = &order[start..start + batch];
                     let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(step as u64));
-                    if tx
-                        .send(two_views(train, picked, &config.preprocessing, &mut rng))
-                        .is_err()
-                    {
+                    let views = two_views(train, picked, &config.preprocessing, &mut rng);
+                    let sources = picked.iter().map(|&i| i as i64).collect();
+                    if tx.send((views, sources)).is_err() {
                         return; // the trainer stopped early
                     }
                 }
