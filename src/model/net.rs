@@ -90,7 +90,7 @@ impl ModuleT for EmbeddingNet {
 }
 
 /// Scales each row to unit length; the epsilon keeps an all-zero row finite.
-fn l2_normalize(xs: &Tensor) -> Tensor {
+pub(crate) fn l2_normalize(xs: &Tensor) -> Tensor {
     let norm = xs
         .square()
         .sum_dim_intlist(1, true, tch::Kind::Float)

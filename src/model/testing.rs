@@ -91,8 +91,12 @@ pub(crate) fn save_random(
     embedding_dim: i64,
     seed: i64,
 ) -> (nn::VarStore, EmbeddingNet) {
+    save_random_with_card(dir, card(name, side, embedding_dim), seed)
+}
+
+/// Saves a randomly initialised model (seeded) for `card` into `dir`; returns its weights and network.
+pub(crate) fn save_random_with_card(dir: &Path, mut card: ModelCard, seed: i64) -> (nn::VarStore, EmbeddingNet) {
     tch::manual_seed(seed);
-    let mut card = card(name, side, embedding_dim);
     let vs = nn::VarStore::new(tch::Device::Cpu);
     let net = EmbeddingNet::new(&vs.root(), &card.architecture);
     save_model(dir, &mut card, &vs).expect("a temporary directory is writable");

@@ -3,6 +3,7 @@
 use tch::{Kind, Tensor};
 
 use crate::model::distance::EPSILON;
+use crate::model::net::l2_normalize;
 
 /// `mean(y·max(d − positive_margin, 0)² + (1 − y)·max(margin − d, 0)²)` with `y = 1` for a similar pair.
 ///
@@ -50,7 +51,7 @@ pub(crate) fn contrastive_all_pairs(embeddings: &Tensor, labels: &Tensor, margin
 pub(crate) fn nt_xent(embeddings: &Tensor, memory: Option<&Negatives>, temperature: f64) -> Tensor {
     let n = embeddings.size()[0];
     assert!(n % 2 == 0, "two views per source; this is a bug");
-    let z = unit(embeddings);
+    let z = l2_normalize(embeddings);
     let similarity = z.matmul(&z.tr()) / temperature;
     // A view is not its own candidate.
     let self_mask = Tensor::eye(n, (Kind::Bool, embeddings.device()));
@@ -63,13 +64,6 @@ pub(crate) fn nt_xent(embeddings: &Tensor, memory: Option<&Negatives>, temperatu
     let targets = Tensor::arange(n, (Kind::Int64, embeddings.device()));
     let targets = (targets + half).remainder(n);
     logits.cross_entropy_for_logits(&targets)
-}
-
-fn unit(embeddings: &Tensor) -> Tensor {
-    embeddings
-        / embeddings
-            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
-            .clamp_min(1e-12)
 }
 
 /// A batch's negatives from the [`NegativeMemory`]: `views` `[M, D]` (unit length, no gradient), and
@@ -110,7 +104,7 @@ impl NegativeMemory {
         if self.capacity == 0 {
             return;
         }
-        let fresh = (unit(&embeddings.detach()), sources.shallow_clone());
+        let fresh = (l2_normalize(&embeddings.detach()), sources.shallow_clone());
         let (views, kept_sources) = match self.kept.take() {
             Some((views, kept_sources)) => (
                 Tensor::cat(&[fresh.0, views], 0),

@@ -482,9 +482,7 @@ async fn a_model_with_a_cpu_batch_cap_is_served_in_batches_that_small() {
     card.serving = Some(crate::model::card::Serving {
         cpu_max_batch_size: std::num::NonZeroUsize::new(2).unwrap(),
     });
-    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _net = crate::model::EmbeddingNet::new(&vs.root(), &card.architecture);
-    crate::model::save_model(&dir.path().join("capped"), &mut card, &vs).unwrap();
+    crate::model::testing::save_random_with_card(&dir.path().join("capped"), card, 5);
     let metrics = Metrics::new();
     let engine = start(dir.path(), config(64, 1), &metrics).await.unwrap();
 

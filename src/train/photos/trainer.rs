@@ -109,7 +109,12 @@ pub(crate) fn train_photos(
     let batch = config.sources_per_step.min(train.len());
     let views = 2 * batch as i64;
     let labels = Tensor::arange(batch as i64, (tch::Kind::Int64, config.device)).repeat([2]);
-    let mut memory = NegativeMemory::new(config.negative_memory);
+    // Only NT-Xent reads the memory.
+    let memory_size = match config.loss {
+        PhotoLoss::NtXent { .. } => config.negative_memory,
+        PhotoLoss::Contrastive { .. } => 0,
+    };
+    let mut memory = NegativeMemory::new(memory_size);
 
     let mut history: Vec<Round> = Vec::new();
     let mut best_step = 0;
